@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/ipam"
+	"github.com/fastpath-cni/fastpath/pkg/sriov"
+	"github.com/fastpath-cni/fastpath/pkg/state"
+)
+
+// cmdAdd gives the pod its VF. Each step that changes the host has its undo
+// in the deferred release: on any error the VF, its settings and the IPAM
+// lease end as they were found.
+func cmdAdd(args *skel.CmdArgs) error {
+	c, err := begin(args)
+	if err != nil {
+		return err
+	}
+	res, err := c.add()
+	if err != nil {
+		c.log.Error("ADD failed", "error", err)
+		return cniError(err)
+	}
+	c.log.Info("ADD done", "ips", len(res.IPs))
+	return types.PrintResult(res, c.conf.CNIVersion)
+}
+
+func (c *call) add() (_ *current.Result, err error) {
+	// 1. Validate everything before touching the host.
+	s, err := c.conf.Resolve(c.cargs)
+	if err != nil {
+		return nil, err
+	}
+	if s.DeviceID == "" {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig,
+			`missing deviceID: set "deviceID" (Multus does, from the device plugin), runtimeConfig.deviceID or "pciBusID"`, "")
+	}
+	ns, err := openNamespaces(c.args.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer closeNamespaces(ns)
+	if ns.PodH == nil {
+		return nil, types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is not a network namespace", c.args.Netns), "")
+	}
+	if ns.Pod.Equal(ns.Host) {
+		return nil, types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is the host's own namespace", c.args.Netns), "")
+	}
+
+	// 2. Own the VF for the whole call.
+	unlock, err := c.store.Lock(s.DeviceID, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
+	if old, err := c.store.Load(key); err != nil {
+		return nil, err
+	} else if old != nil {
+		return nil, fmt.Errorf("attachment %s exists already, on VF %s: %w", key, old.PCI, errAttached)
+	}
+	if err := c.reclaimStale(s.DeviceID); err != nil {
+		return nil, err
+	}
+
+	// 3. Find the VF and its netdev.
+	vf, err := c.sysfs.LookupVF(s.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	if vf.Netdev == "" {
+		return nil, fmt.Errorf("VF %s (driver %q) shows no netdev in the host namespace: %w", vf.PCI, vf.Driver, errNotKernelVF)
+	}
+	c.log.Debug("found VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "driver", vf.Driver)
+
+	// 4. Record the original state durably, then claim the VF.
+	rec := &state.Record{
+		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
+		NetNS: c.args.Netns, Mode: "kernel", Config: c.args.StdinData, Args: c.args.Args,
+		PCI: vf.PCI, PF: vf.PF, PFPCI: vf.PFPCI, VFIndex: vf.Index, Driver: vf.Driver,
+	}
+	var pfWant *sriov.PFSettings
+	if s.PFSideRequested() {
+		if _, rec.PFOrig, err = sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index); err != nil {
+			return nil, err
+		}
+		pfWant = sriov.Desired(rec.PFOrig, s)
+	}
+	if rec.NetdevOrig, err = sriov.ReadNetdev(ns.HostH, vf.Netdev); err != nil {
+		return nil, err
+	}
+	if err := c.store.Save(rec); err != nil {
+		return nil, err
+	}
+	if err := c.store.Claim(vf.PCI, key); err != nil {
+		return nil, errors.Join(err, c.store.Remove(key))
+	}
+	c.log.Info("recorded VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev)
+	defer func() {
+		if err != nil {
+			c.log.Warn("rolling back ADD", "error", err)
+			err = errors.Join(err, c.release(rec, c.args.Netns))
+		}
+	}()
+
+	// 5. PF-side settings.
+	if pfWant != nil {
+		pf, cur, err := sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index)
+		if err != nil {
+			return nil, err
+		}
+		if err := sriov.SetPFSettings(ns.HostH, pf, vf.Index, cur, pfWant); err != nil {
+			return nil, err
+		}
+		c.log.Info("applied PF-side settings", "pf", vf.PF, "vf", vf.Index)
+	}
+
+	// 6. Move the netdev into the pod, named, addressed and up.
+	if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MAC, s.MTU); err != nil {
+		return nil, err
+	}
+	link, err := ns.PodH.LinkByName(c.args.IfName)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s in the pod: %w", c.args.IfName, err)
+	}
+	c.log.Info("moved VF into the pod", "mac", link.Attrs().HardwareAddr.String(), "mtu", link.Attrs().MTU)
+
+	// 7. Addresses.
+	res, iface := c.newResult(vf, link.Attrs().HardwareAddr, link.Attrs().MTU)
+	if c.conf.IPAM.Type != "" {
+		ipamRes, err := c.ipamCall(rec).Add(c.ctx)
+		if err != nil {
+			return nil, err
+		}
+		own := ownResult(iface, ipamRes)
+		if err := ipam.Configure(c.args.Netns, c.args.IfName, own); err != nil {
+			return nil, err
+		}
+		res.IPs = append(res.IPs, reindex(own.IPs, len(res.Interfaces)-1)...)
+		res.Routes = append(res.Routes, own.Routes...)
+		if len(ipamRes.DNS.Nameservers) > 0 {
+			res.DNS = ipamRes.DNS
+		}
+		c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes))
+	}
+	return res, nil
+}
+
+// reclaimStale frees a VF whose recorded owner's namespace is gone (a pod
+// whose DEL never came, a node that rebooted); a live owner is an error.
+func (c *call) reclaimStale(pci string) error {
+	owner, err := c.store.Owner(pci)
+	if err != nil || owner == "" {
+		return err
+	}
+	rec, err := c.store.Load(owner)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		c.log.Warn("dropping a claim without a record", "owner", owner)
+		return c.store.Release(pci, owner)
+	}
+	if netnsAlive(rec.NetNS) {
+		return fmt.Errorf("VF %s belongs to container %s as %s in %s: %w", pci, rec.ContainerID, rec.IfName, rec.NetNS, errAttached)
+	}
+	c.log.Warn("reclaiming VF from a dead namespace", "owner", owner, "netns", rec.NetNS)
+	return c.release(rec, "")
+}
+
+// newResult starts the result from prevResult (when chained) and appends the
+// VF's interface.
+func (c *call) newResult(vf *sriov.VF, mac net.HardwareAddr, mtu int) (*current.Result, *current.Interface) {
+	res := &current.Result{CNIVersion: current.ImplementedSpecVersion, DNS: c.conf.DNS}
+	if c.conf.PrevResult != nil {
+		if prev, err := current.NewResultFromResult(c.conf.PrevResult); err == nil {
+			res = prev
+		}
+	}
+	iface := &current.Interface{Name: c.args.IfName, Mac: mac.String(), Mtu: mtu, Sandbox: c.args.Netns}
+	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
+		iface.PciID = vf.PCI
+	}
+	res.Interfaces = append(res.Interfaces, iface)
+	return res, iface
+}
+
+// ownResult is the IPAM result narrowed to the VF's interface, as
+// ConfigureIface wants it.
+func ownResult(iface *current.Interface, r *current.Result) *current.Result {
+	return &current.Result{
+		CNIVersion: r.CNIVersion, Interfaces: []*current.Interface{iface},
+		IPs: reindex(r.IPs, 0), Routes: r.Routes, DNS: r.DNS,
+	}
+}
+
+func reindex(ips []*current.IPConfig, idx int) []*current.IPConfig {
+	out := make([]*current.IPConfig, len(ips))
+	for i, ipc := range ips {
+		cp := *ipc
+		cp.Interface = current.Int(idx)
+		out[i] = &cp
+	}
+	return out
+}
+
+// ipamCall addresses the IPAM plugin of the record's own config: GC and
+// reclaim release leases of attachments made under another config.
+func (c *call) ipamCall(rec *state.Record) ipam.Call {
+	typ := c.conf.IPAM.Type
+	if conf, err := config.Parse(rec.Config); err == nil {
+		typ = conf.IPAM.Type
+	}
+	return ipam.Call{
+		Type: typ, Config: rec.Config, ContainerID: rec.ContainerID,
+		NetNS: rec.NetNS, IfName: rec.IfName, Args: rec.Args,
+	}
+}

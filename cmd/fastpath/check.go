@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/ipam"
+	"github.com/fastpath-cni/fastpath/pkg/sriov"
+	"github.com/fastpath-cni/fastpath/pkg/state"
+)
+
+// cmdCheck verifies that the attachment is still what ADD made.
+func cmdCheck(args *skel.CmdArgs) error {
+	c, err := begin(args)
+	if err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
+		c.log.Error("CHECK failed", "error", err)
+		return cniError(err)
+	}
+	return nil
+}
+
+func (c *call) check() error {
+	s, err := c.conf.Resolve(c.cargs)
+	if err != nil {
+		return err
+	}
+	if c.conf.PrevResult == nil {
+		return types.NewError(types.ErrInvalidNetworkConfig, "CHECK needs prevResult", "")
+	}
+	prev, err := current.NewResultFromResult(c.conf.PrevResult)
+	if err != nil {
+		return types.NewError(types.ErrDecodingFailure, fmt.Sprintf("decoding prevResult: %v", err), "")
+	}
+	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
+	rec, err := c.store.Load(key)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return types.NewError(ErrNoRecord, fmt.Sprintf("no attachment record for %s", key), "")
+	}
+	if owner, err := c.store.Owner(rec.PCI); err != nil || owner != key {
+		return errors.Join(err, checkFailed("VF %s is held by %q, not by %s", rec.PCI, owner, key))
+	}
+	iface, idx := findInterface(prev, c.args.IfName, c.args.Netns)
+	if iface == nil {
+		return checkFailed("prevResult lists no interface %s in %s", c.args.IfName, c.args.Netns)
+	}
+	if err := c.checkNetdev(rec, s.MTU, iface); err != nil {
+		return err
+	}
+	if s.PFSideRequested() {
+		if err := checkPFSide(rec, s); err != nil {
+			return err
+		}
+	}
+	var ips []*current.IPConfig
+	for _, ipc := range prev.IPs {
+		if ipc.Interface != nil && *ipc.Interface == idx {
+			ips = append(ips, ipc)
+		}
+	}
+	if err := ipam.Verify(c.args.Netns, c.args.IfName, ips, prev.Routes); err != nil {
+		return checkFailed("%v", err)
+	}
+	if t := c.ipamType(rec); t != "" {
+		return c.ipamCall(rec).Check(c.ctx)
+	}
+	return nil
+}
+
+func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface) error {
+	ns, err := openNamespaces(c.args.Netns)
+	if err != nil {
+		return err
+	}
+	defer closeNamespaces(ns)
+	if ns.PodH == nil {
+		return checkFailed("CNI_NETNS %s is gone", c.args.Netns)
+	}
+	l := sriov.FindInNS(ns.PodH, c.args.IfName, rec.PCI)
+	if l == nil {
+		return checkFailed("VF %s is not in %s", rec.PCI, c.args.Netns)
+	}
+	a := l.Attrs()
+	var bad []string
+	if a.Name != c.args.IfName {
+		bad = append(bad, fmt.Sprintf("named %s, want %s", a.Name, c.args.IfName))
+	}
+	if iface.Mac != "" && !strings.EqualFold(a.HardwareAddr.String(), iface.Mac) {
+		bad = append(bad, fmt.Sprintf("MAC %s, want %s", a.HardwareAddr, iface.Mac))
+	}
+	if mtu == 0 {
+		mtu = iface.Mtu
+	}
+	if mtu != 0 && a.MTU != mtu {
+		bad = append(bad, fmt.Sprintf("MTU %d, want %d", a.MTU, mtu))
+	}
+	if a.Flags&net.FlagUp == 0 {
+		bad = append(bad, "down")
+	}
+	if len(bad) > 0 {
+		return checkFailed("VF %s in the pod: %s", rec.PCI, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func checkPFSide(rec *state.Record, s *config.Settings) error {
+	ns, err := openNamespaces("")
+	if err != nil {
+		return err
+	}
+	defer closeNamespaces(ns)
+	_, cur, err := sriov.ReadPFSettings(ns.HostH, rec.PF, rec.VFIndex)
+	if err != nil {
+		return err
+	}
+	if bad := sriov.Mismatches(cur, sriov.Desired(cur, s)); len(bad) > 0 {
+		return checkFailed("VF %d of %s: %s", rec.VFIndex, rec.PF, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func findInterface(r *current.Result, name, sandbox string) (*current.Interface, int) {
+	for i, iface := range r.Interfaces {
+		if iface.Name == name && iface.Sandbox == sandbox {
+			return iface, i
+		}
+	}
+	return nil, -1
+}
+
+func checkFailed(format string, a ...any) error {
+	return types.NewError(ErrCheckFail, fmt.Sprintf(format, a...), "")
+}
+
+// cmdStatus reports whether fastpath can serve ADDs: the configured VF's PF
+// (or, with no deviceID, any PF) has SR-IOV enabled, and IPAM is ready.
+func cmdStatus(args *skel.CmdArgs) error {
+	c, err := begin(args)
+	if err != nil {
+		return err
+	}
+	if pci := c.conf.Device(); pci != "" {
+		if _, err := c.sysfs.LookupVF(pci); err != nil {
+			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
+		}
+	} else {
+		pfs, err := c.sysfs.SRIOVPFs()
+		if err != nil || len(pfs) == 0 {
+			return types.NewError(types.ErrPluginNotAvailable,
+				fmt.Sprintf("no PF with SR-IOV enabled under %s", c.conf.SysfsRoot), fmt.Sprint(err))
+		}
+	}
+	if c.conf.IPAM.Type != "" {
+		if err := ipam.Status(c.ctx, c.conf.IPAM.Type, args.StdinData); err != nil {
+			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/fastpath-cni/fastpath/pkg/ipam"
+	"github.com/fastpath-cni/fastpath/pkg/sriov"
+	"github.com/fastpath-cni/fastpath/pkg/state"
+)
+
+// cmdDel undoes an ADD from its record. It succeeds when called twice, when
+// the pod's namespace is gone and when there is no record.
+func cmdDel(args *skel.CmdArgs) error {
+	c, err := begin(args)
+	if err != nil {
+		return err
+	}
+	if err := c.del(); err != nil {
+		c.log.Error("DEL failed", "error", err)
+		return cniError(err)
+	}
+	c.log.Info("DEL done")
+	return nil
+}
+
+func (c *call) del() error {
+	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
+	rec, err := c.store.Load(key)
+	if err != nil {
+		// A record we cannot read still must not block the pod's removal:
+		// release what the runtime's config names, as without a record.
+		c.log.Error("unreadable record, releasing without it", "error", err)
+	}
+	if rec == nil {
+		return c.delWithoutRecord()
+	}
+	unlock, err := c.store.Lock(rec.PCI, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Another DEL may have finished while this one waited.
+	if rec, err = c.store.Load(key); err != nil || rec == nil {
+		return err
+	}
+	return c.release(rec, c.args.Netns)
+}
+
+// release undoes everything an attachment did: the VF netdev back to the
+// host with its name, MAC and MTU, the PF-side settings, the IPAM lease, the
+// claim and the record. ADD's rollback, DEL, GC and reclaim all come here.
+// It touches the device only while the record still owns it, so that a
+// late DEL of an old pod never disturbs the VF's new owner.
+func (c *call) release(rec *state.Record, netnsPath string) error {
+	if netnsPath == "" {
+		netnsPath = rec.NetNS
+	}
+	key := rec.Key()
+	owner, err := c.store.Owner(rec.PCI)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if owner == key {
+		errs = append(errs, c.restoreDevice(rec, netnsPath))
+	} else {
+		c.log.Info("VF no longer held by this attachment; leaving it", "owner", owner)
+	}
+	if c.ipamType(rec) != "" {
+		errs = append(errs, c.ipamCall(rec).Del(c.ctx))
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Keep the record: the runtime retries DEL, and GC finds it.
+		return err
+	}
+	if err := c.store.Release(rec.PCI, key); err != nil {
+		return err
+	}
+	return c.store.Remove(key)
+}
+
+func (c *call) ipamType(rec *state.Record) string { return c.ipamCall(rec).Type }
+
+func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
+	ns, err := openNamespaces(netnsPath)
+	if err != nil {
+		return err
+	}
+	defer closeNamespaces(ns)
+	var errs []error
+	if rec.NetdevOrig != nil {
+		hostName, err := c.sysfs.Netdev(rec.PCI)
+		if err != nil {
+			return err
+		}
+		err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig)
+		if errors.Is(err, sriov.ErrNetdevGone) {
+			// Nothing left to restore (a stand-in link died with its
+			// namespace, or the VF was removed): the rest still is ours.
+			c.log.Warn("VF netdev not found; restoring the rest", "error", err)
+			err = nil
+		}
+		errs = append(errs, err)
+	}
+	if rec.PFOrig != nil {
+		errs = append(errs, restorePF(ns, rec))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c.log.Info("restored VF", "pf", rec.PF, "vf", rec.VFIndex, "netdev", rec.NetdevOrig.Name)
+	return nil
+}
+
+func restorePF(ns *sriov.Namespaces, rec *state.Record) error {
+	pf, cur, err := sriov.ReadPFSettings(ns.HostH, rec.PF, rec.VFIndex)
+	if err != nil {
+		return err
+	}
+	return sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, rec.PFOrig)
+}
+
+// delWithoutRecord handles DEL when fastpath holds no record: the ADD never
+// happened, a DEL already ran, or the state directory was lost. The IPAM
+// lease is released with the runtime's config; a VF that is still in a live
+// pod under ifname is brought back to the host, since nothing else will.
+func (c *call) delWithoutRecord() error {
+	var errs []error
+	if pci := c.conf.Device(); pci != "" && netnsAlive(c.args.Netns) {
+		errs = append(errs, c.evictUnrecorded(pci))
+	}
+	if c.conf.IPAM.Type != "" {
+		call := ipam.Call{Type: c.conf.IPAM.Type, Config: c.args.StdinData, ContainerID: c.args.ContainerID,
+			NetNS: c.args.Netns, IfName: c.args.IfName, Args: c.args.Args}
+		errs = append(errs, call.Del(c.ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// evictUnrecorded moves an unrecorded VF out of the pod. Its original name is
+// unknown, so it comes back as "fp" and its PCI address, a name no other
+// device has.
+func (c *call) evictUnrecorded(pci string) error {
+	unlock, err := c.store.Lock(pci, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if owner, err := c.store.Owner(pci); err != nil || owner != "" {
+		return err // somebody else's VF now
+	}
+	ns, err := openNamespaces(c.args.Netns)
+	if err != nil {
+		return err
+	}
+	defer closeNamespaces(ns)
+	l := sriov.FindInNS(ns.PodH, c.args.IfName, pci)
+	if l == nil || l.Attrs().ParentDev != pci {
+		return nil // only a VF the kernel names as this device is ours to move
+	}
+	name := "fp" + strings.NewReplacer(":", "", ".", "").Replace(pci)
+	c.log.Warn("no record; returning the VF to the host", "netdev", name)
+	return sriov.Restore(ns, pci, c.args.IfName, "", &sriov.NetdevState{
+		Name: name, MAC: l.Attrs().HardwareAddr.String(), MTU: l.Attrs().MTU,
+	})
+}
+
+// cmdGC releases every attachment of this network that the runtime no longer
+// lists as valid, continuing past errors, then lets IPAM collect its own.
+func cmdGC(args *skel.CmdArgs) error {
+	c, err := begin(args)
+	if err != nil {
+		return err
+	}
+	keys, err := c.store.List(c.conf.Name)
+	if err != nil {
+		return cniError(err)
+	}
+	var errs []error
+	for _, key := range keys {
+		if slices.ContainsFunc(c.conf.ValidAttachments, func(a types.GCAttachment) bool {
+			return state.Key(c.conf.Name, a.ContainerID, a.IfName) == key
+		}) {
+			continue
+		}
+		c.log.Info("GC releasing attachment", "key", key)
+		if err := c.gcOne(key); err != nil {
+			errs = append(errs, fmt.Errorf("releasing %s: %w", key, err))
+		}
+	}
+	if c.conf.IPAM.Type != "" {
+		errs = append(errs, ipam.GC(c.ctx, c.conf.IPAM.Type, args.StdinData))
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.log.Error("GC failed", "error", err)
+		return cniError(err)
+	}
+	return nil
+}
+
+func (c *call) gcOne(key string) error {
+	rec, err := c.store.Load(key)
+	if err != nil || rec == nil {
+		return err
+	}
+	unlock, err := c.store.Lock(rec.PCI, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if rec, err = c.store.Load(key); err != nil || rec == nil {
+		return err
+	}
+	return c.release(rec, "")
+}

@@ -1,0 +1,173 @@
+// Command fastpath is a CNI plugin that gives containers SR-IOV virtual
+// functions. add.go reads top to bottom as one ADD; del.go holds the undo that
+// DEL, GC and a failed ADD share; check.go holds CHECK and STATUS.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/sriov"
+	"github.com/fastpath-cni/fastpath/pkg/state"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// lockWait bounds how long a call waits for another call on the same device.
+const lockWait = 10 * time.Second
+
+// CNI error codes of fastpath's own (100 and up).
+const (
+	ErrDevice    = 100 // the device is missing, not a VF, or SR-IOV is off
+	ErrInUse     = 101 // the device belongs to another attachment
+	ErrRefused   = 102 // the PF driver refused a VF setting
+	ErrHostOp    = 103 // a host operation (netlink, namespaces, files) failed
+	ErrNoRecord  = 104 // CHECK found no attachment record
+	ErrCheckFail = 105 // CHECK found the attachment differs from what ADD made
+)
+
+func main() {
+	skel.PluginMainFuncs(skel.CNIFuncs{
+		Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus,
+	}, version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0"), "CNI plugin fastpath "+Version)
+}
+
+// call is what every command works with.
+type call struct {
+	ctx   context.Context
+	args  *skel.CmdArgs
+	conf  *config.NetConf
+	cargs *config.Args
+	log   *slog.Logger
+	sysfs sriov.Sysfs
+	store state.Store
+}
+
+func begin(args *skel.CmdArgs) (*call, error) {
+	conf, err := config.Parse(args.StdinData)
+	if err != nil {
+		return nil, err
+	}
+	cargs, err := config.ParseArgs(args.Args)
+	if err != nil {
+		return nil, err
+	}
+	if len(args.ContainerID) > 128 {
+		return nil, types.NewError(types.ErrInvalidEnvironmentVariables,
+			fmt.Sprintf("invalid CNI_CONTAINERID %.20q...: longer than 128 characters", args.ContainerID), "")
+	}
+	log := newLogger(conf).With("container", args.ContainerID, "ifname", args.IfName, "deviceID", conf.Device())
+	return &call{
+		ctx: context.Background(), args: args, conf: conf, cargs: cargs, log: log,
+		sysfs: sriov.Sysfs{Root: conf.SysfsRoot}, store: state.Store{Dir: conf.StateDir},
+	}, nil
+}
+
+// newLogger logs to logFile, else stderr; never to stdout, which carries the
+// result. A logFile that cannot be opened falls back to stderr rather than
+// failing the pod.
+func newLogger(conf *config.NetConf) *slog.Logger {
+	level, _ := config.ParseLogLevel(conf.LogLevel) // Parse validated it
+	var w io.Writer = os.Stderr
+	if conf.LogFile != "" {
+		if f, err := os.OpenFile(conf.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
+			w = f // closed by process exit
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("cmd", os.Getenv("CNI_COMMAND"))
+}
+
+// cniError gives err the CNI code its cause deserves.
+func cniError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *types.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	code := uint(ErrHostOp)
+	switch {
+	case errors.Is(err, state.ErrBusy):
+		code = types.ErrTryAgainLater
+	case errors.Is(err, sriov.ErrRefused):
+		code = ErrRefused
+	case errors.Is(err, state.ErrClaimed), errors.Is(err, errAttached):
+		code = ErrInUse
+	case errors.Is(err, sriov.ErrNoDevice), errors.Is(err, sriov.ErrNotVF),
+		errors.Is(err, sriov.ErrSRIOVDisabled), errors.Is(err, sriov.ErrNoPFNetdev),
+		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, errNotKernelVF):
+		code = ErrDevice
+	}
+	return types.NewError(code, err.Error(), "")
+}
+
+var (
+	errAttached    = errors.New("VF is attached to a live pod")
+	errNotKernelVF = errors.New("VF has no kernel netdev")
+)
+
+// openNamespaces opens netlink handles for the host and, if path names a
+// live namespace, the pod. A gone pod namespace is not an error: DEL must
+// work after the runtime deleted it.
+func openNamespaces(podPath string) (*sriov.Namespaces, error) {
+	host, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("opening the host namespace: %w", err)
+	}
+	hostH, err := netlink.NewHandle()
+	if err != nil {
+		host.Close()
+		return nil, fmt.Errorf("opening netlink: %w", err)
+	}
+	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: -1}
+	if podPath == "" {
+		return ns, nil
+	}
+	if ns.Pod, err = netns.GetFromPath(podPath); err != nil {
+		ns.Pod = -1
+		return ns, nil
+	}
+	if ns.PodH, err = netlink.NewHandleAt(ns.Pod); err != nil {
+		closeNamespaces(ns)
+		return nil, fmt.Errorf("opening netlink in %s: %w", podPath, err)
+	}
+	return ns, nil
+}
+
+func closeNamespaces(ns *sriov.Namespaces) {
+	if ns.PodH != nil {
+		ns.PodH.Close()
+	}
+	if ns.Pod >= 0 {
+		ns.Pod.Close()
+	}
+	ns.HostH.Close()
+	ns.Host.Close()
+}
+
+// netnsAlive tells whether path still names a network namespace.
+func netnsAlive(path string) bool {
+	if path == "" {
+		return false
+	}
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return false
+	}
+	h.Close()
+	return true
+}

@@ -1,0 +1,120 @@
+// Package ipam delegates address management to an IPAM plugin and puts the
+// addresses it returns on the pod's interface.
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ip"
+	plipam "github.com/containernetworking/plugins/pkg/ipam"
+	"github.com/containernetworking/plugins/pkg/ns"
+)
+
+// Call is one delegation to an IPAM plugin for one attachment. The
+// attachment is explicit rather than taken from the environment, since GC
+// and reclaim release leases of other containers than the caller's.
+type Call struct {
+	Type        string // the IPAM plugin, "ipam.type" of the config
+	Config      []byte // the network config the plugin reads
+	ContainerID string
+	NetNS       string
+	IfName      string
+	Args        string
+}
+
+func (c Call) args(cmd string) *invoke.Args {
+	return &invoke.Args{
+		Command: cmd, ContainerID: c.ContainerID, NetNS: c.NetNS, IfName: c.IfName,
+		PluginArgsStr: c.Args, Path: os.Getenv("CNI_PATH"),
+	}
+}
+
+func (c Call) plugin() (string, error) {
+	p, err := invoke.FindInPath(c.Type, filepath.SplitList(os.Getenv("CNI_PATH")))
+	if err != nil {
+		return "", fmt.Errorf("finding IPAM plugin %q: %w", c.Type, err)
+	}
+	return p, nil
+}
+
+// Add asks the plugin for addresses.
+func (c Call) Add(ctx context.Context) (*current.Result, error) {
+	p, err := c.plugin()
+	if err != nil {
+		return nil, err
+	}
+	r, err := invoke.ExecPluginWithResult(ctx, p, c.Config, c.args("ADD"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("IPAM %s ADD: %w", c.Type, err)
+	}
+	res, err := current.NewResultFromResult(r)
+	if err != nil {
+		return nil, fmt.Errorf("converting IPAM %s result: %w", c.Type, err)
+	}
+	return res, nil
+}
+
+// Del releases the attachment's addresses.
+func (c Call) Del(ctx context.Context) error {
+	return c.noResult(ctx, "DEL")
+}
+
+// Check asks the plugin to verify the attachment's addresses.
+func (c Call) Check(ctx context.Context) error {
+	return c.noResult(ctx, "CHECK")
+}
+
+func (c Call) noResult(ctx context.Context, cmd string) error {
+	p, err := c.plugin()
+	if err != nil {
+		return err
+	}
+	if err := invoke.ExecPluginWithoutResult(ctx, p, c.Config, c.args(cmd), nil); err != nil {
+		return fmt.Errorf("IPAM %s %s: %w", c.Type, cmd, err)
+	}
+	return nil
+}
+
+// GC and Status pass the runtime's own call through to the plugin.
+func GC(ctx context.Context, ipamType string, config []byte) error {
+	if err := invoke.DelegateGC(ctx, ipamType, config, nil); err != nil {
+		return fmt.Errorf("IPAM %s GC: %w", ipamType, err)
+	}
+	return nil
+}
+
+// Status asks the IPAM plugin whether it is ready.
+func Status(ctx context.Context, ipamType string, config []byte) error {
+	if err := invoke.DelegateStatus(ctx, ipamType, config, nil); err != nil {
+		return fmt.Errorf("IPAM %s STATUS: %w", ipamType, err)
+	}
+	return nil
+}
+
+// Configure puts the result's addresses and routes on ifname in the pod's
+// namespace and announces them. res must hold ifname as its only interface.
+func Configure(netnsPath, ifname string, res *current.Result) error {
+	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+		if err := plipam.ConfigureIface(ifname, res); err != nil {
+			return fmt.Errorf("configuring addresses on %s: %w", ifname, err)
+		}
+		return Announce(ifname, res.IPs)
+	})
+}
+
+// Verify checks in the pod's namespace that ifname holds the addresses of
+// ips and that routes exist.
+func Verify(netnsPath, ifname string, ips []*current.IPConfig, routes []*types.Route) error {
+	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+		if err := ip.ValidateExpectedInterfaceIPs(ifname, ips); err != nil {
+			return err
+		}
+		return ip.ValidateExpectedRoute(routes)
+	})
+}

@@ -1,0 +1,258 @@
+package sriov
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// ErrNetdevGone means the VF netdev is in no namespace fastpath can see.
+var ErrNetdevGone = errors.New("VF netdev not found")
+
+// NetdevState is the part of the VF netdev's own state that fastpath changes.
+type NetdevState struct {
+	Name string `json:"name"`
+	MAC  string `json:"mac"`
+	MTU  int    `json:"mtu"`
+	Up   bool   `json:"up"`
+}
+
+// ReadNetdev reads a netdev's name, MAC, MTU and admin state.
+func ReadNetdev(h *netlink.Handle, name string) (*NetdevState, error) {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading netdev %s: %w", name, err)
+	}
+	return stateOf(l), nil
+}
+
+func stateOf(l netlink.Link) *NetdevState {
+	a := l.Attrs()
+	return &NetdevState{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
+}
+
+// Namespaces are the handles one call works with. Host is the plugin's own
+// namespace; Pod is CNI_NETNS, or -1 when it is gone.
+type Namespaces struct {
+	Host  netns.NsHandle
+	HostH *netlink.Handle
+	Pod   netns.NsHandle
+	PodH  *netlink.Handle
+}
+
+// MoveIn moves the host netdev hostName into the pod namespace as ifname with
+// the given MAC and MTU (nil and 0 keep them) and brings it up. The rename
+// happens in a temporary namespace: renaming on the host could clash with a
+// VF that a dead pod left behind under the same container name, renaming in
+// the pod could clash with the pod's own links. On error the netdev is back
+// in the host namespace (maybe renamed); Restore puts the rest right.
+func MoveIn(ns *Namespaces, hostName, ifname string, mac net.HardwareAddr, mtu int) (err error) {
+	link, err := ns.HostH.LinkByName(hostName)
+	if err != nil {
+		return fmt.Errorf("finding VF netdev %s: %w", hostName, err)
+	}
+	tmp, tmpH, err := tempNS()
+	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	defer tmpH.Close()
+	if err := ns.HostH.LinkSetNsFd(link, int(tmp)); err != nil {
+		return fmt.Errorf("moving %s to a temporary namespace: %w", hostName, err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, moveBack(tmpH, ns.Host, ifname, hostName))
+		}
+	}()
+	l, err := tmpH.LinkByName(hostName)
+	if err != nil {
+		return fmt.Errorf("finding %s in the temporary namespace: %w", hostName, err)
+	}
+	if err := tmpH.LinkSetName(l, ifname); err != nil {
+		return fmt.Errorf("renaming %s to %s: %w", hostName, ifname, err)
+	}
+	if mac != nil {
+		if err := tmpH.LinkSetHardwareAddr(l, mac); err != nil {
+			return fmt.Errorf("setting MAC %s on %s: %w", mac, ifname, err)
+		}
+	}
+	if mtu != 0 {
+		if err := tmpH.LinkSetMTU(l, mtu); err != nil {
+			return fmt.Errorf("setting MTU %d on %s: %w", mtu, ifname, err)
+		}
+	}
+	if err := tmpH.LinkSetNsFd(l, int(ns.Pod)); err != nil {
+		return fmt.Errorf("moving %s into the pod namespace: %w", ifname, err)
+	}
+	if err := ns.PodH.LinkSetUp(l); err != nil {
+		// It is in the pod now: Restore fetches it from there.
+		return fmt.Errorf("bringing %s up in the pod: %w", ifname, err)
+	}
+	return nil
+}
+
+// moveBack returns a netdev from the temporary namespace to the host, under
+// whichever of its two names it has.
+func moveBack(tmpH *netlink.Handle, host netns.NsHandle, names ...string) error {
+	for _, n := range names {
+		if l, err := tmpH.LinkByName(n); err == nil {
+			return tmpH.LinkSetNsFd(l, int(host))
+		}
+	}
+	return nil
+}
+
+// Restore puts the VF netdev back in the host namespace with its original
+// name, MAC, MTU and admin state, wherever it is now: in the pod as ifname,
+// or already on the host (the pod's namespace died and the kernel returned
+// it, under its container name). hostName is its current host name as sysfs
+// shows it, "" when sysfs shows none.
+func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) error {
+	if ns.PodH != nil {
+		if l := FindInNS(ns.PodH, ifname, pci); l != nil {
+			if err := moveOut(ns, l, orig.Name); err != nil {
+				return err
+			}
+			hostName = orig.Name
+		}
+	}
+	l := findOnHost(ns.HostH, pci, hostName, orig.Name)
+	if l == nil {
+		return fmt.Errorf("VF %s (%s): %w", pci, orig.Name, ErrNetdevGone)
+	}
+	return restoreOnHost(ns.HostH, l, orig)
+}
+
+func moveOut(ns *Namespaces, l netlink.Link, origName string) (err error) {
+	tmp, tmpH, err := tempNS()
+	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	defer tmpH.Close()
+	name := l.Attrs().Name
+	_ = ns.PodH.LinkSetDown(l) // moving closes it anyway; down first stops traffic at once
+	if err := ns.PodH.LinkSetNsFd(l, int(tmp)); err != nil {
+		return fmt.Errorf("moving %s out of the pod: %w", name, err)
+	}
+	tl, err := tmpH.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("finding %s in the temporary namespace: %w", name, err)
+	}
+	if err := tmpH.LinkSetName(tl, origName); err != nil {
+		// Still bring it home; the kernel-given name is better than a lost VF.
+		return errors.Join(fmt.Errorf("renaming %s back to %s: %w", name, origName, err),
+			tmpH.LinkSetNsFd(tl, int(ns.Host)))
+	}
+	if err := tmpH.LinkSetNsFd(tl, int(ns.Host)); err != nil {
+		return fmt.Errorf("moving %s back to the host: %w", origName, err)
+	}
+	return nil
+}
+
+func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
+	cur := stateOf(l)
+	if cur.Up && (cur.Name != orig.Name || cur.MAC != orig.MAC) {
+		if err := h.LinkSetDown(l); err != nil {
+			return fmt.Errorf("setting %s down: %w", cur.Name, err)
+		}
+	}
+	if cur.Name != orig.Name {
+		if err := h.LinkSetName(l, orig.Name); err != nil {
+			return fmt.Errorf("renaming %s back to %s: %w", cur.Name, orig.Name, err)
+		}
+	}
+	if cur.MAC != orig.MAC {
+		mac, err := net.ParseMAC(orig.MAC)
+		if err == nil {
+			err = h.LinkSetHardwareAddr(l, mac)
+		}
+		if err != nil {
+			return fmt.Errorf("restoring MAC %s on %s: %w", orig.MAC, orig.Name, err)
+		}
+	}
+	if cur.MTU != orig.MTU {
+		if err := h.LinkSetMTU(l, orig.MTU); err != nil {
+			return fmt.Errorf("restoring MTU %d on %s: %w", orig.MTU, orig.Name, err)
+		}
+	}
+	if orig.Up {
+		err := h.LinkSetUp(l)
+		if err != nil {
+			return fmt.Errorf("setting %s up: %w", orig.Name, err)
+		}
+	} else if cur.Up {
+		if err := h.LinkSetDown(l); err != nil {
+			return fmt.Errorf("setting %s down: %w", orig.Name, err)
+		}
+	}
+	return nil
+}
+
+// FindInNS finds the VF in a namespace: by its interface name if the kernel
+// names no parent device or names this one, else by its parent PCI device
+// (the pod may have renamed it).
+func FindInNS(h *netlink.Handle, ifname, pci string) netlink.Link {
+	if l, err := h.LinkByName(ifname); err == nil {
+		if p := l.Attrs().ParentDev; p == "" || p == pci {
+			return l
+		}
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		return nil
+	}
+	for _, l := range links {
+		if l.Attrs().ParentDev == pci {
+			return l
+		}
+	}
+	return nil
+}
+
+func findOnHost(h *netlink.Handle, pci string, names ...string) netlink.Link {
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if l, err := h.LinkByName(n); err == nil {
+			if p := l.Attrs().ParentDev; p == "" || p == pci {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+// tempNS makes an anonymous network namespace. It lives as long as the
+// returned handle: if the process dies, the kernel destroys it and hands any
+// physical netdev in it back to the initial namespace.
+func tempNS() (netns.NsHandle, *netlink.Handle, error) {
+	type made struct {
+		ns  netns.NsHandle
+		err error
+	}
+	ch := make(chan made, 1)
+	go func() {
+		// The thread that unshares stays locked and so dies with this
+		// goroutine: no other goroutine ever runs in the new namespace.
+		runtime.LockOSThread()
+		ns, err := netns.New()
+		ch <- made{ns, err}
+	}()
+	m := <-ch
+	if m.err != nil {
+		return -1, nil, fmt.Errorf("creating a temporary namespace: %w", m.err)
+	}
+	h, err := netlink.NewHandleAt(m.ns)
+	if err != nil {
+		m.ns.Close()
+		return -1, nil, fmt.Errorf("opening netlink in the temporary namespace: %w", err)
+	}
+	return m.ns, h, nil
+}

@@ -1,0 +1,230 @@
+// Package state keeps fastpath's on-disk records: one per attachment, written
+// before the host is changed, so that DEL and GC can undo an ADD from the
+// record alone, even after a crash. It also holds the per-device ownership
+// claims and locks.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fastpath-cni/fastpath/pkg/sriov"
+)
+
+// Errors of the store.
+var (
+	ErrBusy    = errors.New("device is locked by another fastpath call")
+	ErrClaimed = errors.New("device is held by another attachment")
+)
+
+// Record is everything fastpath needs to undo one attachment.
+type Record struct {
+	Network     string `json:"network"`
+	ContainerID string `json:"containerID"`
+	IfName      string `json:"ifname"`
+	NetNS       string `json:"netns"`
+	Mode        string `json:"mode"`
+
+	PCI     string `json:"pci"`
+	PF      string `json:"pf"`
+	PFPCI   string `json:"pfPCI"`
+	VFIndex int    `json:"vfIndex"`
+	Driver  string `json:"driver"`
+
+	// PFOrig is nil when ADD asked for no PF-side setting.
+	PFOrig     *sriov.PFSettings  `json:"pfOrig,omitempty"`
+	NetdevOrig *sriov.NetdevState `json:"netdevOrig,omitempty"`
+
+	// Config is the network config of the ADD: GC and reclaim release the
+	// IPAM lease with it when no runtime hands them one.
+	Config json.RawMessage `json:"config"`
+	Args   string          `json:"args,omitempty"`
+}
+
+// Key names the attachment; CNI forbids ':' and '/' in all three parts.
+func (r *Record) Key() string { return Key(r.Network, r.ContainerID, r.IfName) }
+
+// Key names an attachment in the store.
+func Key(network, containerID, ifname string) string {
+	return network + "/" + containerID + ":" + ifname
+}
+
+// Store is a state directory (0700, files 0600).
+type Store struct{ Dir string }
+
+func (s Store) recordPath(key string) string {
+	return filepath.Join(s.Dir, "attachments", key+".json")
+}
+
+// Load reads a record; it returns (nil, nil) when there is none.
+func (s Store) Load(key string) (*Record, error) {
+	b, err := os.ReadFile(s.recordPath(key))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading record %s: %w", key, err)
+	}
+	r := &Record{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("decoding record %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// Save writes a record atomically and durably.
+func (s Store) Save(r *Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding record %s: %w", r.Key(), err)
+	}
+	return writeAtomic(s.recordPath(r.Key()), b)
+}
+
+// Remove deletes a record; a missing one is fine.
+func (s Store) Remove(key string) error {
+	err := os.Remove(s.recordPath(key))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing record %s: %w", key, err)
+	}
+	return syncDir(filepath.Dir(s.recordPath(key)))
+}
+
+// List returns the keys of a network's records.
+func (s Store) List(network string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.Dir, "attachments", network))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing records of %s: %w", network, err)
+	}
+	var keys []string
+	for _, e := range ents {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			keys = append(keys, network+"/"+name)
+		}
+	}
+	return keys, nil
+}
+
+func (s Store) claimPath(device string) string {
+	return filepath.Join(s.Dir, "devices", device)
+}
+
+// Claim makes key the owner of device. A symlink is created atomically or not
+// at all, so two claims can never both win.
+func (s Store) Claim(device, key string) error {
+	p := s.claimPath(device)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("creating claims directory: %w", err)
+	}
+	if err := os.Symlink(key, p); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			owner, _ := os.Readlink(p)
+			return fmt.Errorf("%s held by %s: %w", device, owner, ErrClaimed)
+		}
+		return fmt.Errorf("claiming %s: %w", device, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// Owner returns the key that holds device, "" if none.
+func (s Store) Owner(device string) (string, error) {
+	owner, err := os.Readlink(s.claimPath(device))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading owner of %s: %w", device, err)
+	}
+	return owner, nil
+}
+
+// Release drops key's claim on device, and nobody else's.
+func (s Store) Release(device, key string) error {
+	owner, err := s.Owner(device)
+	if err != nil || owner != key {
+		return err
+	}
+	if err := os.Remove(s.claimPath(device)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("releasing %s: %w", device, err)
+	}
+	return syncDir(filepath.Dir(s.claimPath(device)))
+}
+
+// Lock takes the per-device lock, waiting at most wait. The lock is an flock,
+// so a killed process never leaves it held.
+func (s Store) Lock(device string, wait time.Duration) (unlock func(), err error) {
+	dir := filepath.Join(s.Dir, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating lock directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, device+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock of %s: %w", device, err)
+	}
+	deadline := time.Now().Add(wait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%s after %s: %w", device, wait, ErrBusy)
+			}
+			return nil, fmt.Errorf("locking %s: %w", device, err)
+		}
+		time.Sleep(pause)
+	}
+}
+
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating temporary file in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Installs what the emulated SR-IOV VM tests (test/vm/) need on a Debian 12 machine:
+#   - QEMU >= 8 from bookworm-backports (bookworm's own QEMU 7.2 has no igb device),
+#   - busybox-static, kmod, cpio, iproute2 for building the guest initramfs,
+#   - the Debian guest kernel, unpacked into a cache dir with its modules indexed.
+# Idempotent: each step checks first, so a second run on a ready machine takes ~1 s.
+#
+# Env:
+#   FASTPATH_VM_CACHE   cache dir for the guest kernel (default /var/cache/fastpath-vm)
+#   FASTPATH_KERNEL     guest kernel ABI to fetch (default 6.1.0-56-amd64)
+#   FASTPATH_DEPS_DPDK  1 = also install openvswitch-switch-dpdk and dpdk-dev
+set -euo pipefail
+
+CACHE=${FASTPATH_VM_CACHE:-/var/cache/fastpath-vm}
+WANT_KVER=${FASTPATH_KERNEL:-6.1.0-56-amd64}
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "install-deps: $*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || { log "must run as root"; exit 1; }
+
+# --- apt sources --------------------------------------------------------------------------
+# Reuse the mirror already configured for the main 'bookworm' suite (this workplace only
+# reaches its own mirror, so a hardcoded host may not work).
+BPO_FILE=/etc/apt/sources.list.d/bookworm-backports.sources
+
+find_mirror() {
+  local f
+  # deb822 files: the stanza whose Suites has a plain 'bookworm'.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    if [ ! -f "$f" ] || [ "$f" = "$BPO_FILE" ]; then continue; fi
+    awk '
+      function flush() { if (suite_ok && uri != "") { print uri; found=1; exit } uri=""; suite_ok=0 }
+      /^[[:space:]]*$/ { flush(); next }
+      /^URIs:/   { uri=$2 }
+      /^Suites:/ { for (i=2;i<=NF;i++) if ($i=="bookworm") suite_ok=1 }
+      END { if (!found) flush() }' "$f"
+  done
+  # one-line format: deb [opts] URI bookworm main ...
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    sed -E -n 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+bookworm[[:space:]].*/\2/p' "$f"
+  done
+}
+
+has_backports() {
+  grep -rqsE '(^|[[:space:]])bookworm-backports([[:space:]]|$)' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+}
+
+need_update=0
+if ! has_backports; then
+  mirror=$(find_mirror | head -n1)
+  [ -n "$mirror" ] || { log "no 'bookworm' apt source found to copy the mirror from"; exit 1; }
+  log "adding bookworm-backports from $mirror"
+  cat >"$BPO_FILE" <<SRC
+Types: deb
+URIs: $mirror
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  need_update=1
+fi
+# Lists never fetched (fresh machine) or backports lists missing: update.
+if ! ls /var/lib/apt/lists/*_dists_bookworm-backports_main_binary-*_Packages* >/dev/null 2>&1 ||
+   ! ls /var/lib/apt/lists/*_dists_bookworm_main_binary-*_Packages* >/dev/null 2>&1; then
+  need_update=1
+fi
+apt_updated=0
+apt_update() {
+  [ "$apt_updated" = 1 ] && return 0
+  log "apt-get update"
+  apt-get update -qq
+  apt_updated=1
+}
+[ "$need_update" = 1 ] && apt_update
+
+# --- packages -----------------------------------------------------------------------------
+installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+
+# install PKG... : apt-get install the ones not yet installed; retry once after an update
+# (a stale list can name a .deb the mirror no longer has).
+install_missing() {
+  local missing=() p
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    { apt_update; apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
+}
+
+# QEMU must come from backports: bookworm's 7.2 lacks '-device igb'.
+qemu_ok() {
+  command -v qemu-system-x86_64 >/dev/null &&
+    qemu-system-x86_64 -device help 2>/dev/null | grep -q '"igb"'
+}
+if ! qemu_ok; then
+  log "installing qemu-system-x86 from bookworm-backports"
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86 ||
+    { apt_update; apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86; }
+  qemu_ok || { log "qemu-system-x86_64 has no igb device"; exit 1; }
+fi
+# iputils-ping: for host-side netns tests; the guest uses busybox ping.
+install_missing busybox-static kmod cpio iproute2 iputils-ping
+
+if [ "${FASTPATH_DEPS_DPDK:-0}" = 1 ]; then
+  install_missing openvswitch-switch-dpdk dpdk-dev
+fi
+
+# --- guest kernel -------------------------------------------------------------------------
+# Unpacked (not installed) into $CACHE/root, so the host's own kernel setup is untouched.
+# $CACHE/kernel-version holds the chosen ABI (e.g. 6.1.0-56-amd64); test/vm/ reads it.
+# $CACHE/kernel-wanted remembers what was asked for, so a fallback is not re-fetched each run.
+if [ -f "$CACHE/kernel-version" ] && [ "$(cat "$CACHE/kernel-wanted" 2>/dev/null)" = "$WANT_KVER" ]; then
+  kver=$(cat "$CACHE/kernel-version")
+  if [ -f "$CACHE/root/boot/vmlinuz-$kver" ] && [ -f "$CACHE/root/lib/modules/$kver/modules.dep" ]; then
+    log "guest kernel $kver already in $CACHE"
+    exit 0
+  fi
+fi
+
+pkg_available() { apt-cache show "$1" 2>/dev/null | grep -q '^Filename:'; }
+
+pkg="linux-image-$WANT_KVER"
+if ! pkg_available "$pkg"; then
+  apt_update
+fi
+if ! pkg_available "$pkg"; then
+  # Fallback: newest linux-image-6.1.0-N-amd64 (not -unsigned, -dbg, -rt, -cloud).
+  pkg=$(apt-cache pkgnames linux-image-6.1.0- | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' |
+        sort -V | tail -n1)
+  [ -n "$pkg" ] || { log "no linux-image-6.1.0-*-amd64 package found"; exit 1; }
+  log "linux-image-$WANT_KVER not available; using $pkg instead"
+fi
+kver=${pkg#linux-image-}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+log "downloading $pkg"
+chown _apt "$tmp" 2>/dev/null || true  # apt downloads as _apt; else it warns and falls back to root
+(cd "$tmp" && apt-get download -qq "$pkg")
+rm -rf "$CACHE/root"
+mkdir -p "$CACHE/root"
+dpkg -x "$tmp"/linux-image-*.deb "$CACHE/root"
+# Index the modules so modprobe (and mkinitrd's dependency walk) can resolve them.
+depmod -b "$CACHE/root" "$kver"
+echo "$kver" >"$CACHE/kernel-version"
+echo "$WANT_KVER" >"$CACHE/kernel-wanted"
+log "guest kernel $kver unpacked in $CACHE/root"
