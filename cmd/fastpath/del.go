@@ -160,7 +160,7 @@ func (c *call) evictUnrecorded(pci string) error {
 		return err
 	}
 	defer closeNamespaces(ns)
-	l := sriov.FindInNS(ns.PodH, c.args.IfName, pci)
+	l := sriov.FindInNS(ns.PodH, c.args.IfName, pci, 0)
 	if l == nil || l.Attrs().ParentDev != pci {
 		return nil // only a VF the kernel names as this device is ours to move
 	}

@@ -97,7 +97,11 @@ func cniError(err error) error {
 	}
 	var te *types.Error
 	if errors.As(err, &te) {
-		return te
+		if te == err {
+			return te
+		}
+		// A delegated plugin's error keeps its code, with our context.
+		return types.NewError(te.Code, err.Error(), "")
 	}
 	code := uint(ErrHostOp)
 	switch {

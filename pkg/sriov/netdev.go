@@ -15,10 +15,12 @@ var ErrNetdevGone = errors.New("VF netdev not found")
 
 // NetdevState is the part of the VF netdev's own state that fastpath changes.
 type NetdevState struct {
-	Name string `json:"name"`
-	MAC  string `json:"mac"`
-	MTU  int    `json:"mtu"`
-	Up   bool   `json:"up"`
+	// Index identifies the netdev where the kernel names no parent device.
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	MAC   string `json:"mac"`
+	MTU   int    `json:"mtu"`
+	Up    bool   `json:"up"`
 }
 
 // ReadNetdev reads a netdev's name, MAC, MTU and admin state.
@@ -32,7 +34,7 @@ func ReadNetdev(h *netlink.Handle, name string) (*NetdevState, error) {
 
 func stateOf(l netlink.Link) *NetdevState {
 	a := l.Attrs()
-	return &NetdevState{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
+	return &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
 }
 
 // Namespaces are the handles one call works with. Host is the plugin's own
@@ -96,13 +98,20 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mac net.HardwareAddr, mtu i
 	return nil
 }
 
-// moveBack returns a netdev from the temporary namespace to the host, under
-// whichever of its two names it has.
-func moveBack(tmpH *netlink.Handle, host netns.NsHandle, names ...string) error {
-	for _, n := range names {
-		if l, err := tmpH.LinkByName(n); err == nil {
-			return tmpH.LinkSetNsFd(l, int(host))
+// moveBack returns a netdev from the temporary namespace to the host under
+// its host name, whether or not it was renamed to ifname yet.
+func moveBack(tmpH *netlink.Handle, host netns.NsHandle, ifname, hostName string) error {
+	l, err := tmpH.LinkByName(hostName)
+	if err != nil {
+		if l, err = tmpH.LinkByName(ifname); err != nil {
+			return nil // it left the temporary namespace already
 		}
+		if err := tmpH.LinkSetName(l, hostName); err != nil {
+			return fmt.Errorf("renaming %s back to %s: %w", ifname, hostName, err)
+		}
+	}
+	if err := tmpH.LinkSetNsFd(l, int(host)); err != nil {
+		return fmt.Errorf("moving %s back to the host: %w", hostName, err)
 	}
 	return nil
 }
@@ -114,14 +123,14 @@ func moveBack(tmpH *netlink.Handle, host netns.NsHandle, names ...string) error 
 // shows it, "" when sysfs shows none.
 func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) error {
 	if ns.PodH != nil {
-		if l := FindInNS(ns.PodH, ifname, pci); l != nil {
+		if l := FindInNS(ns.PodH, ifname, pci, orig.Index); l != nil {
 			if err := moveOut(ns, l, orig.Name); err != nil {
 				return err
 			}
 			hostName = orig.Name
 		}
 	}
-	l := findOnHost(ns.HostH, pci, hostName, orig.Name)
+	l := findOnHost(ns.HostH, pci, orig.Index, hostName, orig.Name)
 	if l == nil {
 		return fmt.Errorf("VF %s (%s): %w", pci, orig.Name, ErrNetdevGone)
 	}
@@ -194,14 +203,11 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	return nil
 }
 
-// FindInNS finds the VF in a namespace: by its interface name if the kernel
-// names no parent device or names this one, else by its parent PCI device
-// (the pod may have renamed it).
-func FindInNS(h *netlink.Handle, ifname, pci string) netlink.Link {
-	if l, err := h.LinkByName(ifname); err == nil {
-		if p := l.Attrs().ParentDev; p == "" || p == pci {
-			return l
-		}
+// FindInNS finds the VF in a namespace: by its interface name, else by its
+// parent PCI device (the pod may have renamed it).
+func FindInNS(h *netlink.Handle, ifname, pci string, index int) netlink.Link {
+	if l, err := h.LinkByName(ifname); err == nil && isVF(l, pci, index) {
+		return l
 	}
 	links, err := h.LinkList()
 	if err != nil {
@@ -215,18 +221,26 @@ func FindInNS(h *netlink.Handle, ifname, pci string) netlink.Link {
 	return nil
 }
 
-func findOnHost(h *netlink.Handle, pci string, names ...string) netlink.Link {
+func findOnHost(h *netlink.Handle, pci string, index int, names ...string) netlink.Link {
 	for _, n := range names {
 		if n == "" {
 			continue
 		}
-		if l, err := h.LinkByName(n); err == nil {
-			if p := l.Attrs().ParentDev; p == "" || p == pci {
-				return l
-			}
+		if l, err := h.LinkByName(n); err == nil && isVF(l, pci, index) {
+			return l
 		}
 	}
 	return nil
+}
+
+// isVF tells whether l is the VF pci. The kernel names a netdev's parent
+// device since 5.15; before that (and for the veth stand-ins of the tests)
+// the ifindex recorded at ADD, which moves with the netdev, identifies it.
+func isVF(l netlink.Link, pci string, index int) bool {
+	if p := l.Attrs().ParentDev; p != "" {
+		return p == pci
+	}
+	return index != 0 && l.Attrs().Index == index
 }
 
 // tempNS makes an anonymous network namespace. It lives as long as the

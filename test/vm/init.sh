@@ -17,6 +17,7 @@ mount -t devtmpfs devtmpfs /dev
 # The kernel opened /dev/console from the initramfs node; reopen it from devtmpfs anyway
 # so that output reaches the serial console even if the node was missing in the cpio.
 exec </dev/console >/dev/console 2>&1
+echo  # end the firmware's "Booting from ROM..." line
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
@@ -32,7 +33,7 @@ hostname fastpath-guest
 
 # Settings written by mkinitrd.sh (NUMVFS, MODULES).
 NUMVFS=max
-MODULES="igb igbvf 8021q veth macvlan vfio-pci vfio_iommu_type1"
+MODULES="igb 8021q veth macvlan vfio-pci vfio_iommu_type1"
 # shellcheck source=/dev/null
 [ -f /etc/fastpath-vm.conf ] && . /etc/fastpath-vm.conf
 
@@ -104,6 +105,20 @@ if [ "$NUMVFS" -gt 0 ]; then
   echo "$NUMVFS" >"/sys/class/net/$PF/device/sriov_numvfs" || setup_failed "writing $NUMVFS to sriov_numvfs of $PF"
 fi
 
+# Enabling SR-IOV resets the igb PF, so its link drops for a second or two: wait for it
+# again, so that the VFs probe against a settled PF and the payload starts with the PF up
+# (max_tx_rate needs that).
+if ! wait_for 100 pf_carrier; then
+  echo "fastpath-guest: warning: $PF has no carrier 10 s after creating the VFs"
+fi
+
+# igbvf is loaded only now, with the VFs created and the PF link back up. Enabling SR-IOV
+# resets the PF; a VF probed during that reset ("PF still in reset state") never completes
+# its mailbox handshake with the PF: its link stays down and it cannot add VLANs
+# ("Vlan id N is not added", EINVAL). Probing after the reset gives working VFs, as on a
+# host whose PF has long been up.
+modprobe igbvf || setup_failed "modprobe igbvf"
+
 vf_netdevs_ready() {
   i=0
   while [ "$i" -lt "$NUMVFS" ]; do
@@ -112,11 +127,6 @@ vf_netdevs_ready() {
   done
 }
 wait_for 300 vf_netdevs_ready || setup_failed "not all $NUMVFS VF netdevs of $PF appeared within 30 s"
-# Enabling SR-IOV resets the igb PF, so its link drops for a few seconds: wait for it again
-# so the payload starts with the PF up (max_tx_rate needs that).
-if ! wait_for 100 pf_carrier; then
-  echo "fastpath-guest: warning: $PF has no carrier 10 s after creating the VFs"
-fi
 
 # Summary, and the same facts as env vars and a file for the payload.
 echo "fastpath-guest: kernel $(uname -r), PF $PF ($PF_PCI) operstate $(cat "/sys/class/net/$PF/operstate"), VFs $NUMVFS/$TOTALVFS"

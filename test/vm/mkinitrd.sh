@@ -30,9 +30,13 @@ CACHE=${FASTPATH_VM_CACHE:-/var/cache/fastpath-vm}
 KVER=$(cat "$CACHE/kernel-version")
 KROOT=$CACHE/root
 # Loaded by /init in this order. Dependencies (dca, vfio, llc, ...) are pulled in by modprobe.
-# bridge, dummy, tun, macvtap are only included, for payloads that want them.
-LOAD_MODULES="igb igbvf 8021q veth macvlan vfio-pci vfio_iommu_type1 ${FASTPATH_VM_MODULES:-}"
-INCLUDE_MODULES="$LOAD_MODULES vfio bridge dummy tun macvtap"
+# igbvf is loaded by /init itself, after the VFs exist (see init.sh). The rest are only
+# included, for the kernel to load on demand through busybox modprobe as on a real host:
+# bridge, dummy, tun, macvtap (`ip link add type bridge` ...), and xfrm_user + nfnetlink,
+# which the kernel loads when a NETLINK_XFRM / NETLINK_NETFILTER socket is opened
+# (vishvananda/netlink's NewHandle() with no families opens both, and fails without them).
+LOAD_MODULES="igb 8021q veth macvlan vfio-pci vfio_iommu_type1 ${FASTPATH_VM_MODULES:-}"
+INCLUDE_MODULES="$LOAD_MODULES igbvf vfio bridge dummy tun macvtap xfrm_user nfnetlink"
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
