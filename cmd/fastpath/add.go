@@ -111,7 +111,12 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 	}()
 
-	// 5. PF-side settings.
+	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
+	if s.MAC != nil {
+		if err := sriov.SetMAC(ns.HostH, vf.Netdev, s.MAC); err != nil {
+			return nil, err
+		}
+	}
 	if pfWant != nil {
 		pf, cur, err := sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index)
 		if err != nil {
@@ -124,7 +129,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 
 	// 6. Move the netdev into the pod, named, addressed and up.
-	if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MAC, s.MTU); err != nil {
+	if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MTU); err != nil {
 		return nil, err
 	}
 	link, err := ns.PodH.LinkByName(c.args.IfName)

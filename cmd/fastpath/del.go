@@ -93,11 +93,16 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 		return err
 	}
 	defer closeNamespaces(ns)
+	// The PF side first: igb refuses the VF's own MAC change while the
+	// PF's admin MAC stands.
 	var errs []error
+	if rec.PFOrig != nil {
+		errs = append(errs, restorePF(ns, rec))
+	}
 	if rec.NetdevOrig != nil {
-		hostName, err := c.sysfs.Netdev(rec.PCI)
+		hostName, err := c.hostNetdev(rec, ns)
 		if err != nil {
-			return err
+			return errors.Join(append(errs, err)...)
 		}
 		err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig)
 		if errors.Is(err, sriov.ErrNetdevGone) {
@@ -108,9 +113,6 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 		}
 		errs = append(errs, err)
 	}
-	if rec.PFOrig != nil {
-		errs = append(errs, restorePF(ns, rec))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -118,12 +120,38 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	return nil
 }
 
+// hostNetdev is the VF's netdev name on the host, "" if it is in the pod.
+// With the pod's namespace gone and no netdev on the host, the kernel is
+// still returning the VF: wait for it, or DEL would restore the PF side only
+// and leave the netdev under its container name.
+func (c *call) hostNetdev(rec *state.Record, ns *sriov.Namespaces) (string, error) {
+	name, err := c.sysfs.Netdev(rec.PCI)
+	if err != nil || name != "" || ns.PodH != nil || c.sysfs.Driver(rec.PCI) != rec.Driver {
+		return name, err
+	}
+	c.log.Info("waiting for the kernel to return the VF from the dead namespace")
+	name, err = sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
+	if errors.Is(err, sriov.ErrNetdevGone) {
+		return "", types.NewError(types.ErrTryAgainLater, err.Error(), "")
+	}
+	return name, err
+}
+
 func restorePF(ns *sriov.Namespaces, rec *state.Record) error {
 	pf, cur, err := sriov.ReadPFSettings(ns.HostH, rec.PF, rec.VFIndex)
 	if err != nil {
 		return err
 	}
-	return sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, rec.PFOrig)
+	want := *rec.PFOrig
+	if rec.NetdevOrig != nil && want.MAC == rec.NetdevOrig.MAC && cur.MAC != want.MAC {
+		// The VF's own address, not an admin one: writing it back as an
+		// admin MAC would pin it (igb then refuses the VF any MAC change).
+		// Clear the admin MAC instead, as libvirt does; restoring the
+		// netdev's MAC next hands the address back to the VF, and the PF
+		// lists it as before.
+		want.MAC = "00:00:00:00:00:00"
+	}
+	return sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, &want)
 }
 
 // delWithoutRecord handles DEL when fastpath holds no record: the ADD never

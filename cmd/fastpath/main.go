@@ -17,6 +17,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -26,8 +27,12 @@ import (
 // Version is set at build time.
 var Version = "dev"
 
-// lockWait bounds how long a call waits for another call on the same device.
-const lockWait = 10 * time.Second
+// Bounds on waits: for another call on the same device, and for the kernel
+// to hand a VF back from a dying namespace.
+const (
+	lockWait   = 10 * time.Second
+	returnWait = 10 * time.Second
+)
 
 // CNI error codes of fastpath's own (100 and up).
 const (
@@ -132,7 +137,7 @@ func openNamespaces(podPath string) (*sriov.Namespaces, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the host namespace: %w", err)
 	}
-	hostH, err := netlink.NewHandle()
+	hostH, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		host.Close()
 		return nil, fmt.Errorf("opening netlink: %w", err)
@@ -141,11 +146,10 @@ func openNamespaces(podPath string) (*sriov.Namespaces, error) {
 	if podPath == "" {
 		return ns, nil
 	}
-	if ns.Pod, err = netns.GetFromPath(podPath); err != nil {
-		ns.Pod = -1
+	if ns.Pod = openNetNS(podPath); ns.Pod < 0 {
 		return ns, nil
 	}
-	if ns.PodH, err = netlink.NewHandleAt(ns.Pod); err != nil {
+	if ns.PodH, err = netlink.NewHandleAt(ns.Pod, unix.NETLINK_ROUTE); err != nil {
 		closeNamespaces(ns)
 		return nil, fmt.Errorf("opening netlink in %s: %w", podPath, err)
 	}
@@ -165,13 +169,26 @@ func closeNamespaces(ns *sriov.Namespaces) {
 
 // netnsAlive tells whether path still names a network namespace.
 func netnsAlive(path string) bool {
+	h := openNetNS(path)
+	defer h.Close() // Close sets h to -1
+	return h >= 0
+}
+
+// openNetNS opens path if it is a network namespace, else returns -1. A
+// runtime may leave the bind-mount point behind after it unmounted the
+// namespace: that file is not one.
+func openNetNS(path string) netns.NsHandle {
 	if path == "" {
-		return false
+		return -1
 	}
 	h, err := netns.GetFromPath(path)
 	if err != nil {
-		return false
+		return -1
 	}
-	h.Close()
-	return true
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(h), &st); err != nil || st.Type != unix.NSFS_MAGIC {
+		h.Close()
+		return -1
+	}
+	return h
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNetdevGone means the VF netdev is in no namespace fastpath can see.
@@ -21,6 +23,9 @@ type NetdevState struct {
 	MAC   string `json:"mac"`
 	MTU   int    `json:"mtu"`
 	Up    bool   `json:"up"`
+	// Perm is the driver's permanent address; igbvf re-reads it from the
+	// PF whenever it resets, so a MAC change can leave it changed.
+	Perm string `json:"perm,omitempty"`
 }
 
 // ReadNetdev reads a netdev's name, MAC, MTU and admin state.
@@ -34,7 +39,11 @@ func ReadNetdev(h *netlink.Handle, name string) (*NetdevState, error) {
 
 func stateOf(l netlink.Link) *NetdevState {
 	a := l.Attrs()
-	return &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
+	st := &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
+	if a.PermHWAddr != nil {
+		st.Perm = a.PermHWAddr.String()
+	}
+	return st
 }
 
 // Namespaces are the handles one call works with. Host is the plugin's own
@@ -46,13 +55,33 @@ type Namespaces struct {
 	PodH  *netlink.Handle
 }
 
+// SetMAC sets the MAC of a VF netdev on the host. It comes before the PF's
+// admin MAC: once the PF has set one, igb refuses any MAC change the VF asks
+// for, even to the same address, until the admin MAC is cleared.
+func SetMAC(h *netlink.Handle, name string, mac net.HardwareAddr) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("finding VF netdev %s: %w", name, err)
+	}
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		// igbvf and iavf cannot change the address of a running netdev.
+		if err := h.LinkSetDown(l); err != nil {
+			return fmt.Errorf("setting %s down: %w", name, err)
+		}
+	}
+	if err := h.LinkSetHardwareAddr(l, mac); err != nil {
+		return fmt.Errorf("setting MAC %s on %s: %w", mac, name, err)
+	}
+	return nil
+}
+
 // MoveIn moves the host netdev hostName into the pod namespace as ifname with
-// the given MAC and MTU (nil and 0 keep them) and brings it up. The rename
-// happens in a temporary namespace: renaming on the host could clash with a
-// VF that a dead pod left behind under the same container name, renaming in
-// the pod could clash with the pod's own links. On error the netdev is back
-// in the host namespace (maybe renamed); Restore puts the rest right.
-func MoveIn(ns *Namespaces, hostName, ifname string, mac net.HardwareAddr, mtu int) (err error) {
+// the given MTU (0 keeps it) and brings it up. The rename happens in a
+// temporary namespace: renaming on the host could clash with a VF that a dead
+// pod left behind under the same container name, renaming in the pod could
+// clash with the pod's own links. On error the netdev is back in the host
+// namespace under its host name; Restore puts the rest right.
+func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 	link, err := ns.HostH.LinkByName(hostName)
 	if err != nil {
 		return fmt.Errorf("finding VF netdev %s: %w", hostName, err)
@@ -77,11 +106,6 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mac net.HardwareAddr, mtu i
 	}
 	if err := tmpH.LinkSetName(l, ifname); err != nil {
 		return fmt.Errorf("renaming %s to %s: %w", hostName, ifname, err)
-	}
-	if mac != nil {
-		if err := tmpH.LinkSetHardwareAddr(l, mac); err != nil {
-			return fmt.Errorf("setting MAC %s on %s: %w", mac, ifname, err)
-		}
 	}
 	if mtu != 0 {
 		if err := tmpH.LinkSetMTU(l, mtu); err != nil {
@@ -190,6 +214,9 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 			return fmt.Errorf("restoring MTU %d on %s: %w", orig.MTU, orig.Name, err)
 		}
 	}
+	if err := resyncPerm(h, l, orig); err != nil {
+		return err
+	}
 	if orig.Up {
 		err := h.LinkSetUp(l)
 		if err != nil {
@@ -199,6 +226,29 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 		if err := h.LinkSetDown(l); err != nil {
 			return fmt.Errorf("setting %s down: %w", orig.Name, err)
 		}
+	}
+	return nil
+}
+
+// resyncPerm opens and closes the netdev once if its permanent address
+// differs from the recorded one: igbvf resets on open and then takes its
+// permanent address from the PF, which holds the restored MAC by now.
+func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
+	if orig.Perm == "" {
+		return nil
+	}
+	now, err := h.LinkByIndex(l.Attrs().Index)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", orig.Name, err)
+	}
+	if now.Attrs().PermHWAddr == nil || now.Attrs().PermHWAddr.String() == orig.Perm {
+		return nil
+	}
+	if err := h.LinkSetUp(now); err != nil {
+		return fmt.Errorf("resetting %s: %w", orig.Name, err)
+	}
+	if err := h.LinkSetDown(now); err != nil {
+		return fmt.Errorf("resetting %s: %w", orig.Name, err)
 	}
 	return nil
 }
@@ -263,10 +313,35 @@ func tempNS() (netns.NsHandle, *netlink.Handle, error) {
 	if m.err != nil {
 		return -1, nil, fmt.Errorf("creating a temporary namespace: %w", m.err)
 	}
-	h, err := netlink.NewHandleAt(m.ns)
+	h, err := netlink.NewHandleAt(m.ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		m.ns.Close()
 		return -1, nil, fmt.Errorf("opening netlink in the temporary namespace: %w", err)
 	}
 	return m.ns, h, nil
+}
+
+// WaitHostNetdev waits for the VF's netdev to appear on the host, for a VF
+// the kernel is still handing back from a dying pod namespace (that happens
+// in a workqueue, after the namespace's last reference is gone). It wakes on
+// link notifications, not on a timer.
+func WaitHostNetdev(s Sysfs, pci string, timeout time.Duration) (string, error) {
+	updates := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.LinkSubscribe(updates, done); err != nil {
+		return "", fmt.Errorf("watching links: %w", err)
+	}
+	deadline := time.After(timeout)
+	for {
+		name, err := s.Netdev(pci)
+		if err != nil || name != "" {
+			return name, err
+		}
+		select {
+		case <-updates:
+		case <-deadline:
+			return "", fmt.Errorf("VF %s shows no netdev on the host after %s: %w", pci, timeout, ErrNetdevGone)
+		}
+	}
 }

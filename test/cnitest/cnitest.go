@@ -56,6 +56,13 @@ type Net struct {
 // NewNet makes a network whose plugins are found in binDir.
 func NewNet(t testing.TB, binDir string) *Net {
 	dir := t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(dir, "fastpath.log")); err == nil {
+				t.Logf("fastpath.log:\n%s", b)
+			}
+		}
+	})
 	return &Net{
 		T: t, Dir: dir, StateDir: filepath.Join(dir, "state"), IPAMDir: filepath.Join(dir, "ipam"),
 		CNI: libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(dir, "cache"), nil),

@@ -138,6 +138,26 @@ func VFAddr(pfPCI string, offset, stride, i int) (string, error) {
 	return FormatAddr(dom, vf), nil
 }
 
+// MkdirTemp makes a fresh directory for a fake tree and returns its path;
+// the caller removes it. It prefers memory: $FAKESYSFS_TMPDIR if set, else
+// /dev/shm if present (tmpfs, like sysfs itself), else os.TempDir(). On a
+// disk filesystem every mkdir and symlink may cost a journal write, which
+// makes trees of thousands of VFs take seconds instead of milliseconds.
+func MkdirTemp(pattern string) (string, error) {
+	dir := os.Getenv("FAKESYSFS_TMPDIR")
+	if dir == "" {
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			dir = "/dev/shm"
+		}
+	}
+	if dir != "" {
+		if d, err := os.MkdirTemp(dir, pattern); err == nil {
+			return d, nil
+		}
+	}
+	return os.MkdirTemp("", pattern)
+}
+
 // DevicePath is root's directory of the PCI device pci.
 func DevicePath(root, pci string) string {
 	return filepath.Join(root, "bus/pci/devices", pci)

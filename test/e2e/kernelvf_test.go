@@ -1,0 +1,224 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/fastpath-cni/fastpath/test/cnitest"
+)
+
+// vfConf is a conflist for VF i on VLAN vlan with its own MAC.
+func vfConf(n *cnitest.Net, nc nic, i, vlan int, extra map[string]any) *libcni.NetworkConfigList {
+	p := n.Plugin("10.10.0.0/24", map[string]any{
+		"deviceID": nc.vfs[i], "vlan": vlan, "mac": fmt.Sprintf("02:fa:00:00:00:%02x", i+1),
+		"spoofchk": "on", "trust": "off",
+	})
+	for k, v := range extra {
+		p[k] = v
+	}
+	return n.List("1.1.0", p)
+}
+
+// Two pods on VLAN 100 reach each other through the NIC's switch; a pod on
+// VLAN 200 in the same subnet reaches neither. DEL leaves the PF and every VF
+// netdev exactly as `ip link show` showed them before.
+func TestVLANIsolation(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	pods := []ns.NetNS{cnitest.Pod(t), cnitest.Pod(t), cnitest.Pod(t)}
+	vlans := []int{100, 100, 200}
+	var addrs []string
+	var confs []*libcni.NetworkConfigList
+	for i, p := range pods {
+		l := vfConf(n, nc, i, vlans[i], map[string]any{"vlanQoS": 3, "mtu": 1400})
+		res, err := n.Add(l, cnitest.RT(p, fmt.Sprintf("pod%d", i), "net1"))
+		must(t, err)
+		if res.Interfaces[0].PciID != nc.vfs[i] || res.Interfaces[0].Mac != fmt.Sprintf("02:fa:00:00:00:%02x", i+1) {
+			t.Errorf("pod%d interface %+v", i, res.Interfaces[0])
+		}
+		addrs = append(addrs, res.IPs[0].Address.IP.String())
+		confs = append(confs, l)
+	}
+	pf := ipLink(t, nc.pf)
+	for i := range pods {
+		want := fmt.Sprintf("vf %d     link/ether 02:fa:00:00:00:%02x brd ff:ff:ff:ff:ff:ff, vlan %d, qos 3, spoof checking on", i, i+1, vlans[i])
+		if !strings.Contains(pf, want) {
+			t.Errorf("PF does not show %q:\n%s", want, pf)
+		}
+	}
+	must(t, ping(pods[0], addrs[1]))
+	must(t, ping(pods[1], addrs[0]))
+	if err := ping(pods[2], addrs[0]); err == nil {
+		t.Errorf("pod on VLAN 200 reached %s on VLAN 100", addrs[0])
+	}
+	if err := ping(pods[2], addrs[1]); err == nil {
+		t.Errorf("pod on VLAN 200 reached %s on VLAN 100", addrs[1])
+	}
+	for i, p := range pods {
+		must(t, n.Del(confs[i], cnitest.RT(p, fmt.Sprintf("pod%d", i), "net1")))
+	}
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
+	}
+	if l := n.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+}
+
+// CHECK passes on a fresh attachment and fails once the address is gone or a
+// PF-side setting drifts.
+func TestCheck(t *testing.T) {
+	nc := findNIC(t)
+	n := cnitest.NewNet(t, binDir)
+	p := cnitest.Pod(t)
+	l := vfConf(n, nc, 0, 100, nil)
+	r := cnitest.RT(p, "pod0", "net1")
+	res, err := n.Add(l, r)
+	must(t, err)
+	defer n.Del(l, r)
+	must(t, n.Check(l, r))
+
+	pfLink, err := netlink.LinkByName(nc.pf)
+	must(t, err)
+	must(t, netlink.LinkSetVfVlan(pfLink, 0, 300))
+	if err := n.Check(l, r); err == nil || !strings.Contains(err.Error(), "vlan is 300, want 100") {
+		t.Errorf("CHECK after the VLAN changed = %v", err)
+	}
+	must(t, netlink.LinkSetVfVlan(pfLink, 0, 100))
+	must(t, n.Check(l, r))
+
+	must(t, p.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName("net1")
+		if err != nil {
+			return err
+		}
+		return netlink.AddrDel(link, &netlink.Addr{IPNet: &res.IPs[0].Address})
+	}))
+	if err := n.Check(l, r); err == nil || !strings.Contains(err.Error(), res.IPs[0].Address.IP.String()) {
+		t.Errorf("CHECK after the address was removed = %v", err)
+	}
+}
+
+// DEL twice, and DEL after the pod's namespace is gone: the kernel hands the
+// VF back to the host under its container name, and DEL restores it there.
+func TestDelAfterNetnsGone(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	p := cnitest.Pod(t)
+	l := vfConf(n, nc, 1, 100, map[string]any{"mtu": 1300})
+	r := cnitest.RT(p, "pod1", "net1")
+	_, err := n.Add(l, r)
+	must(t, err)
+	p.Close()
+	// As a runtime does; the mount point stays behind as a plain file.
+	must(t, unix.Unmount(p.Path(), unix.MNT_DETACH))
+	must(t, n.Del(l, r))
+	must(t, n.Del(l, r))
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
+	}
+	if l := n.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+}
+
+// The igb driver refuses link_state: ADD fails with code 102 naming it, and
+// the VF ends exactly as it was found, the MAC and VLAN set before it too.
+func TestUnsupportedLinkState(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	p := cnitest.Pod(t)
+	_, err := n.Add(vfConf(n, nc, 2, 100, map[string]any{"link_state": "enable"}), cnitest.RT(p, "pod2", "net1"))
+	if cnitest.Code(err) != 102 || !strings.Contains(err.Error(), "link_state enable") {
+		t.Fatalf("ADD = %v (code %d), want code 102 naming link_state", err, cnitest.Code(err))
+	}
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after the failed ADD differs:\n--- before\n%s--- after\n%s", before, after)
+	}
+	if s := n.StateFiles(); len(s) != 0 {
+		t.Errorf("state left: %v", s)
+	}
+	if l := n.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+}
+
+// All seven VFs go to seven pods at once, then come back at once.
+func TestParallelSeven(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	pods := make([]ns.NetNS, len(nc.vfs))
+	for i := range pods {
+		pods[i] = cnitest.Pod(t)
+	}
+	run := func(op string, f func(i int) error) {
+		var wg sync.WaitGroup
+		errs := make([]error, len(pods))
+		start := time.Now()
+		for i := range pods {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = f(i) }()
+		}
+		wg.Wait()
+		t.Logf("%s of %d pods in parallel: %s", op, len(pods), time.Since(start))
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("%s pod%d: %v", op, i, err)
+			}
+		}
+	}
+	conf := func(i int) *libcni.NetworkConfigList { return vfConf(n, nc, i, 100+i, nil) }
+	run("ADD", func(i int) error {
+		_, err := n.Add(conf(i), cnitest.RT(pods[i], fmt.Sprintf("pod%d", i), "net1"))
+		return err
+	})
+	if got := len(n.Leases()); got != len(pods) {
+		t.Errorf("%d leases, want %d", got, len(pods))
+	}
+	run("DEL", func(i int) error { return n.Del(conf(i), cnitest.RT(pods[i], fmt.Sprintf("pod%d", i), "net1")) })
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
+	}
+	if l := n.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+}
+
+// With the state directory lost and the pod alive, DEL still brings the VF
+// home (under a name made from its PCI address) and frees the lease.
+func TestDelWithoutState(t *testing.T) {
+	nc := findNIC(t)
+	n := cnitest.NewNet(t, binDir)
+	p := cnitest.Pod(t)
+	l := vfConf(n, nc, 3, 100, nil)
+	r := cnitest.RT(p, "pod3", "net1")
+	_, err := n.Add(l, r)
+	must(t, err)
+	must(t, os.RemoveAll(n.StateDir))
+	must(t, n.Del(l, r))
+	name := "fp" + strings.NewReplacer(":", "", ".", "").Replace(nc.vfs[3])
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatalf("VF not back on the host as %s: %v", name, err)
+	}
+	// Put the name back for the tests after this one.
+	must(t, netlink.LinkSetName(link, nc.names[3]))
+	if l := n.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+}
