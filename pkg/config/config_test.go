@@ -225,7 +225,12 @@ func TestResolveInvalid(t *testing.T) {
 		{"spoofchk true", `"spoofchk":"true"`, nil, "spoofchk", "true"},
 		{"spoofchk ON", `"spoofchk":"ON"`, nil, "spoofchk", "ON"},
 		{"spoofchk enable", `"spoofchk":"enable"`, nil, "spoofchk", "enable"},
+		{"spoofchk false", `"spoofchk":"false"`, nil, "spoofchk", "false"},
+		{"spoofchk off with space", `"spoofchk":"off "`, nil, "spoofchk", "off "},
 		{"trust 1", `"trust":"1"`, nil, "trust", "1"},
+		{"trust true", `"trust":"true"`, nil, "trust", "true"},
+		{"trust false", `"trust":"false"`, nil, "trust", "false"},
+		{"trust 0", `"trust":"0"`, nil, "trust", "0"},
 		{"trust Off", `"trust":"Off"`, nil, "trust", "Off"},
 		{"trust yes", `"trust":"yes"`, nil, "trust", "yes"},
 

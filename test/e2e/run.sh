@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh [go test flags...]: builds fastpath, the reference CNI plugins, cnitool
+# and this package's test binary (static), boots the emulated SR-IOV guest
+# (test/vm) and runs the tests there. Extra arguments go to the test binary,
+# e.g. -test.run TestCheck.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=$(mktemp -d)
+trap 'rm -rf "$BIN"' EXIT
+cd "$ROOT"
+export CGO_ENABLED=0
+go build -o "$BIN/" ./cmd/fastpath \
+  github.com/containernetworking/plugins/plugins/ipam/host-local \
+  github.com/containernetworking/plugins/plugins/meta/tuning \
+  github.com/containernetworking/cni/cnitool
+go test -c -tags e2e -o "$BIN/e2e.test" ./test/e2e
+test/vm/run.sh --timeout 1200 "$BIN" -- e2e.test -test.v "$@"
