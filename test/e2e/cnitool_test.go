@@ -42,6 +42,7 @@ func TestCnitool(t *testing.T) {
 	defer exec.Command("/usr/sbin/ip-full", "netns", "del", "cnitool-pod").Run()
 
 	out, err := run("add", "cnitool-net", netns)
+	defer run("del", "cnitool-net", netns) // after a failure, free the VF for the next tests
 	if err != nil || !strings.Contains(out, `"pciID": "`+nc.vfs[4]+`"`) || !strings.Contains(out, "10.42.0.") {
 		t.Fatalf("cnitool add: %v\n%s", err, out)
 	}
@@ -53,7 +54,7 @@ func TestCnitool(t *testing.T) {
 			t.Errorf("cnitool %s: %v\n%s", cmd, err, out)
 		}
 	}
-	if out, err := run("gc", "cnitool-net"); err != nil {
+	if out, err := run("gc", "cnitool-net", netns); err != nil {
 		t.Fatalf("cnitool gc: %v\n%s", err, out)
 	}
 	if after := nc.snapshot(t); after != before {
