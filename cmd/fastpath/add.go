@@ -146,7 +146,8 @@ func (c *call) add() (_ *current.Result, err error) {
 			return nil, err
 		}
 		own := ownResult(iface, ipamRes)
-		if err := ipam.Configure(c.args.Netns, c.args.IfName, own); err != nil {
+		announced, err := ipam.Configure(c.args.Netns, c.args.IfName, own)
+		if err != nil {
 			return nil, err
 		}
 		res.IPs = append(res.IPs, reindex(own.IPs, len(res.Interfaces)-1)...)
@@ -154,7 +155,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		if len(ipamRes.DNS.Nameservers) > 0 {
 			res.DNS = ipamRes.DNS
 		}
-		c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes))
+		c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
 	}
 	return res, nil
 }

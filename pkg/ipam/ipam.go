@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
@@ -14,6 +15,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ip"
 	plipam "github.com/containernetworking/plugins/pkg/ipam"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 )
 
 // Call is one delegation to an IPAM plugin for one attachment. The
@@ -98,14 +100,53 @@ func Status(ctx context.Context, ipamType string, config []byte) error {
 }
 
 // Configure puts the result's addresses and routes on ifname in the pod's
-// namespace and announces them. res must hold ifname as its only interface.
-func Configure(netnsPath, ifname string, res *current.Result) error {
-	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+// namespace and announces them once the link is up. res must hold ifname as
+// its only interface. It tells whether the announcement went out.
+func Configure(netnsPath, ifname string, res *current.Result) (announced bool, err error) {
+	err = ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
 		if err := plipam.ConfigureIface(ifname, res); err != nil {
 			return fmt.Errorf("configuring addresses on %s: %w", ifname, err)
 		}
+		if !waitOperUp(ifname, carrierWait) {
+			// Frames sent now would die in the link's noop qdisc; the
+			// app's own first packets will teach the switch instead.
+			return nil
+		}
+		announced = true
 		return Announce(ifname, res.IPs)
 	})
+	return announced, err
+}
+
+// carrierWait bounds the wait for the VF's link before announcing.
+const carrierWait = 2 * time.Second
+
+// waitOperUp waits until ifname is operationally up: only then has the
+// kernel attached its real qdisc (linkwatch does that, then notifies), so
+// that an announcement leaves the host. It wakes on link notifications.
+func waitOperUp(ifname string, timeout time.Duration) bool {
+	updates := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.LinkSubscribe(updates, done); err != nil {
+		return false
+	}
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return false
+	}
+	deadline := time.After(timeout)
+	for l.Attrs().OperState != netlink.OperUp {
+		select {
+		case u := <-updates:
+			if u.Attrs().Index == l.Attrs().Index {
+				l = u.Link
+			}
+		case <-deadline:
+			return false
+		}
+	}
+	return true
 }
 
 // Verify checks in the pod's namespace that ifname holds the addresses of

@@ -1,6 +1,10 @@
 package integration
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // unmount deletes a pod namespace the way a runtime does: the bind mount
 // goes, and with the last reference the namespace.
@@ -10,3 +14,6 @@ func unmount(path string) error {
 	}
 	return unix.Unlink(path)
 }
+
+func readFile(path string) ([]byte, error)  { return os.ReadFile(path) }
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }

@@ -1,0 +1,180 @@
+package integration
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+)
+
+// ADD announces the pod's address at once: the wire sees a gratuitous ARP
+// from the VF's MAC for the leased address.
+func TestGratuitousARP(t *testing.T) {
+	nd := newNode(t, 1)
+	mac := hostLink(t, nd.vfs[0]).MAC
+	pod := nd.pod()
+	var fd int
+	must(t, nd.wire.Do(func(ns.NetNS) error {
+		peer, err := netlink.LinkByName("w0")
+		if err != nil {
+			return err
+		}
+		// ETH_P_ALL: w0 is a bridge port, and the bridge consumes frames
+		// before protocol-specific sockets would see them.
+		fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: peer.Attrs().Index})
+	}))
+	defer syscall.Close(fd)
+	l := nd.conf("1.1.0", nil)
+	r := rt(pod, "c1", "net1")
+	_, err := nd.Add(l, r)
+	must(t, err)
+	defer nd.Del(l, r)
+	// A bound on the wait, not a timing assertion: the frame is sent during
+	// ADD, so it is queued on the socket already.
+	tv := syscall.NsecToTimeval(int64(5 * time.Second))
+	must(t, syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv))
+	buf := make([]byte, 128)
+	for {
+		n, _, err := syscall.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("no gratuitous ARP for 10.77.0.10 from %s: %v", mac, err)
+		}
+		f := buf[:n]
+		if n < 42 || binary.BigEndian.Uint16(f[12:]) != syscall.ETH_P_ARP {
+			continue
+		}
+		sha, spa, tpa := net.HardwareAddr(f[22:28]), net.IP(f[28:32]), net.IP(f[38:42])
+		if sha.String() == mac && spa.Equal(net.ParseIP("10.77.0.10")) && tpa.Equal(spa) &&
+			net.HardwareAddr(f[0:6]).String() == "ff:ff:ff:ff:ff:ff" {
+			return
+		}
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Two ADDs race for one VF: exactly one wins; the other gets "in use" (101)
+// or "try again" (11) and changes nothing.
+func TestRacingAdds(t *testing.T) {
+	nd := newNode(t, 1)
+	l := nd.conf("1.1.0", nil)
+	pods := []ns.NetNS{nd.pod(), nd.pod()}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = nd.Add(l, rt(pods[i], []string{"c1", "c2"}[i], "net1"))
+		}()
+	}
+	wg.Wait()
+	var wins int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case cniCode(err) != 101 && cniCode(err) != types.ErrTryAgainLater:
+			t.Errorf("losing ADD = %v (code %d), want 101 or 11", err, cniCode(err))
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d ADDs won, want 1: %v", wins, errs)
+	}
+	if got := nd.Leases(); len(got) != 1 {
+		t.Errorf("leases = %v, want the winner's only", got)
+	}
+	if got := nd.StateFiles(); len(got) != 2 {
+		t.Errorf("state = %v, want the winner's record and claim", got)
+	}
+}
+
+// Hostile or broken environment is refused before anything happens.
+func TestBadEnvironment(t *testing.T) {
+	nd := newNode(t, 1)
+	before := hostLink(t, nd.vfs[0])
+	pod := nd.pod()
+	l := nd.conf("1.1.0", nil)
+	for _, tc := range []struct {
+		name string
+		rt   *libcni.RuntimeConf
+		code uint
+		want string
+	}{
+		{"container ID too long", rt(pod, strings.Repeat("a", 200), "net1"), types.ErrInvalidEnvironmentVariables, "CNI_CONTAINERID"},
+		{"container ID traversal", rt(pod, "../../etc", "net1"), types.ErrInvalidEnvironmentVariables, "containerID"},
+		{"ifname with slash", rt(pod, "c1", "a/b"), types.ErrInvalidEnvironmentVariables, "interface name"},
+		{"CNI_ARGS malformed", &libcni.RuntimeConf{ContainerID: "c1", NetNS: pod.Path(), IfName: "net1",
+			Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_UID", "../x"}}}, types.ErrInvalidEnvironmentVariables, "K8S_POD_UID"},
+		{"CNI_ARGS MAC", &libcni.RuntimeConf{ContainerID: "c1", NetNS: pod.Path(), IfName: "net1",
+			Args: [][2]string{{"MAC", "01:00:5e:00:00:01"}}}, types.ErrInvalidNetworkConfig, `CNI_ARGS MAC "01:00:5e:00:00:01"`},
+		{"netns not a namespace", &libcni.RuntimeConf{ContainerID: "c1", NetNS: "/etc/hostname", IfName: "net1"}, types.ErrInvalidNetNS, "/etc/hostname"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := nd.Add(l, tc.rt)
+			if cniCode(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ADD = %v (code %d), want code %d naming %s", err, cniCode(err), tc.code, tc.want)
+			}
+			if after := hostLink(t, nd.vfs[0]); after != before {
+				t.Errorf("host changed: %+v, was %+v", after, before)
+			}
+			if got := nd.StateFiles(); len(got) != 0 {
+				t.Errorf("state written: %v", got)
+			}
+		})
+	}
+}
+
+// GC goes on past an attachment it cannot release and releases the rest; the
+// one it could not release stays recorded for the next GC.
+func TestGCContinuesPastErrors(t *testing.T) {
+	nd := newNode(t, 2)
+	pods := []ns.NetNS{nd.pod(), nd.pod()}
+	for i, p := range pods {
+		_, err := nd.Add(nd.conf("1.1.0", map[string]any{"deviceID": vfPCIAddr(i)}), rt(p, []string{"c1", "c2"}[i], "net1"))
+		must(t, err)
+	}
+	// Break c1's release: its IPAM plugin is gone from the record's config.
+	recs := nd.StateFiles()
+	var c1 string
+	for _, r := range recs {
+		if strings.Contains(r, "c1:net1.json") {
+			c1 = nd.StateDir + r
+		}
+	}
+	must(t, replaceInFile(c1, `"type":"host-local"`, `"type":"no-such-ipam"`))
+	err := nd.CNI.GCNetworkList(t.Context(), nd.conf("1.1.0", nil), &libcni.GCArgs{})
+	if err == nil || !strings.Contains(err.Error(), "no-such-ipam") {
+		t.Errorf("GC = %v, want the c1 failure reported", err)
+	}
+	if _, err := netlink.LinkByName(nd.vfs[1]); err != nil {
+		t.Errorf("GC stopped before c2: %v", err)
+	}
+	if got := nd.StateFiles(); len(got) != 2 || !strings.Contains(strings.Join(got, " "), "c1:net1") {
+		t.Errorf("state after GC = %v, want c1's record and claim kept", got)
+	}
+}
+
+func replaceInFile(path, old, new string) error {
+	b, err := readFile(path)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), old) {
+		return errors.New(path + " has no " + old)
+	}
+	return writeFile(path, []byte(strings.ReplaceAll(string(b), old, new)))
+}
