@@ -151,7 +151,11 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if pci := c.conf.Device(); pci != "" {
+	s, err := c.conf.Resolve(c.cargs)
+	if err != nil {
+		return err
+	}
+	if pci := s.DeviceID; pci != "" {
 		if _, err := c.sysfs.LookupVF(pci); err != nil {
 			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 		}

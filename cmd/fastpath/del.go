@@ -193,10 +193,30 @@ func (c *call) evictUnrecorded(pci string) error {
 		return nil // only a VF the kernel names as this device is ours to move
 	}
 	name := "fp" + strings.NewReplacer(":", "", ".", "").Replace(pci)
-	c.log.Warn("no record; returning the VF to the host", "netdev", name)
-	return sriov.Restore(ns, pci, c.args.IfName, "", &sriov.NetdevState{
+	c.log.Warn("no record; returning the VF to the host and resetting what the config set", "netdev", name)
+	err = sriov.Restore(ns, pci, c.args.IfName, "", &sriov.NetdevState{
 		Name: name, MAC: l.Attrs().HardwareAddr.String(), MTU: l.Attrs().MTU,
 	})
+	return errors.Join(err, c.resetUnrecorded(ns, pci))
+}
+
+// resetUnrecorded puts the PF-side settings that the config names back to
+// neutral: the original values died with the record, and a dead pod's VLAN
+// must not stay on a VF that the device plugin hands out again.
+func (c *call) resetUnrecorded(ns *sriov.Namespaces, pci string) error {
+	s, err := c.conf.Resolve(c.cargs)
+	if err != nil || !s.PFSideRequested() {
+		return err
+	}
+	vf, err := c.sysfs.LookupVF(pci)
+	if err != nil {
+		return err
+	}
+	pf, cur, err := sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index)
+	if err != nil {
+		return err
+	}
+	return sriov.SetPFSettings(ns.HostH, pf, vf.Index, cur, sriov.Neutral(cur, s))
 }
 
 // cmdGC releases every attachment of this network that the runtime no longer

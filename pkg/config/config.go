@@ -148,28 +148,43 @@ func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 	return s, nil
 }
 
-// Device is the VF's PCI address from wherever the runtime put it.
+// Device is the VF's PCI address from wherever the runtime put it, in the
+// lower case that sysfs uses.
 func (c *NetConf) Device() string {
 	switch {
 	case c.RuntimeConfig.DeviceID != "":
-		return c.RuntimeConfig.DeviceID
+		return strings.ToLower(c.RuntimeConfig.DeviceID)
 	case c.DeviceID != "":
-		return c.DeviceID
+		return strings.ToLower(c.DeviceID)
 	}
-	return c.PCIBusID
+	return strings.ToLower(c.PCIBusID)
 }
 
+// resolveMAC validates every MAC source, so that a bad config "mac" shows at
+// once and not only for the first pod that comes without an override, and
+// returns the one that wins.
 func (c *NetConf) resolveMAC(args *Args) (net.HardwareAddr, error) {
-	field, value := "mac", c.MAC
-	switch {
-	case c.RuntimeConfig.MAC != "":
-		field, value = "runtimeConfig.mac", c.RuntimeConfig.MAC
-	case args != nil && args.MAC != "":
-		field, value = "CNI_ARGS MAC", args.MAC
+	argMAC := ""
+	if args != nil {
+		argMAC = args.MAC
 	}
-	if value == "" {
-		return nil, nil
+	var win net.HardwareAddr
+	for _, src := range []struct{ field, value string }{
+		{"mac", c.MAC}, {"CNI_ARGS MAC", argMAC}, {"runtimeConfig.mac", c.RuntimeConfig.MAC},
+	} {
+		if src.value == "" {
+			continue
+		}
+		mac, err := parseMAC(src.field, src.value)
+		if err != nil {
+			return nil, err
+		}
+		win = mac
 	}
+	return win, nil
+}
+
+func parseMAC(field, value string) (net.HardwareAddr, error) {
 	mac, err := net.ParseMAC(value)
 	if err != nil || len(mac) != 6 {
 		return nil, invalid(field, value, "want a 6-byte MAC address")
@@ -244,8 +259,8 @@ func (c *NetConf) resolveRates(s *Settings) error {
 		if r.in == nil {
 			continue
 		}
-		if *r.in < 0 || *r.in > 1<<31 {
-			return invalid(r.field, fmt.Sprint(*r.in), "want a rate in Mbps, 0 or more")
+		if *r.in < 0 || *r.in > 1<<31-1 {
+			return invalid(r.field, fmt.Sprint(*r.in), "want a rate in Mbps from 0 to 2147483647")
 		}
 		v := uint32(*r.in)
 		*r.out = &v

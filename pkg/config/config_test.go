@@ -211,6 +211,7 @@ func TestResolveInvalid(t *testing.T) {
 		{"mac multicast local", `"mac":"03:00:00:00:00:01"`, nil, "mac", "03:00:00:00:00:01"},
 		{"mac broadcast", `"mac":"ff:ff:ff:ff:ff:ff"`, nil, "mac", "ff:ff:ff:ff:ff:ff"},
 		{"mac zero", `"mac":"00:00:00:00:00:00"`, nil, "mac", "00:00:00:00:00:00"},
+		{"config mac bad though runtimeConfig.mac wins", `"mac":"zz","runtimeConfig":{"mac":"02:00:00:00:00:09"}`, nil, "mac", "zz"},
 		{"runtimeConfig.mac garbage", `"runtimeConfig":{"mac":"nope"}`, nil, "runtimeConfig.mac", "nope"},
 		{"runtimeConfig.mac multicast", `"runtimeConfig":{"mac":"33:33:00:00:00:01"}`, nil, "runtimeConfig.mac", "33:33:00:00:00:01"},
 		{"runtimeConfig.mac zero", `"runtimeConfig":{"mac":"00-00-00-00-00-00"}`, nil, "runtimeConfig.mac", "00-00-00-00-00-00"},
@@ -284,7 +285,7 @@ func TestResolveValid(t *testing.T) {
 		{"nothing", "", nil, config.Settings{}, false},
 		{"nothing with empty args", "", &config.Args{}, config.Settings{}, false},
 		{"deviceID", `"deviceID":"0000:3b:02.7"`, nil, config.Settings{DeviceID: "0000:3b:02.7"}, false},
-		{"deviceID upper case", `"deviceID":"0000:AF:1F.7"`, nil, config.Settings{DeviceID: "0000:AF:1F.7"}, false},
+		{"deviceID upper case is lowered as sysfs spells it", `"deviceID":"0000:AF:1F.7"`, nil, config.Settings{DeviceID: "0000:af:1f.7"}, false},
 		{"deviceID from pciBusID", `"pciBusID":"0001:00:01.0"`, nil, config.Settings{DeviceID: "0001:00:01.0"}, false},
 
 		{"vlan 0", `"vlan":0`, nil, config.Settings{Vlan: ptr(0)}, true},

@@ -89,6 +89,32 @@ func Desired(cur *PFSettings, s *config.Settings) *PFSettings {
 	return &d
 }
 
+// Neutral is the PF-side state a VF has when nobody configured it: no admin
+// MAC, no VLAN, spoof checking on, not trusted, link state auto, no rate
+// limits. Only the fields that settings name are taken from it.
+func Neutral(cur *PFSettings, s *config.Settings) *PFSettings {
+	n := *cur
+	if s.MAC != nil {
+		n.MAC = "00:00:00:00:00:00"
+	}
+	if s.Vlan != nil || s.VlanQoS != nil || s.VlanProto != nil {
+		n.Vlan, n.QoS, n.VlanProto = 0, 0, 0x8100
+	}
+	if s.SpoofChk != nil {
+		n.SpoofChk = true
+	}
+	if s.Trust != nil {
+		n.Trust = false
+	}
+	if s.LinkState != nil {
+		n.LinkState = config.LinkStateAuto
+	}
+	if s.MinTxRate != nil || s.MaxTxRate != nil {
+		n.MinTxRate, n.MaxTxRate = 0, 0
+	}
+	return &n
+}
+
 // SetPFSettings moves VF idx from cur to want, touching only the fields that
 // differ, so that restoring a setting the driver never accepted (igb refuses
 // link_state) does not fail a second time.
@@ -135,7 +161,11 @@ func SetPFSettings(h *netlink.Handle, pf netlink.Link, idx int, cur, want *PFSet
 	}
 	if cur.MinTxRate != want.MinTxRate || cur.MaxTxRate != want.MaxTxRate {
 		if err := h.LinkSetVfRate(pf, idx, int(want.MinTxRate), int(want.MaxTxRate)); err != nil {
-			return refused("tx rate", fmt.Sprintf("min %d max %d Mbps", want.MinTxRate, want.MaxTxRate), err)
+			field, value := "max_tx_rate", want.MaxTxRate
+			if cur.MinTxRate != want.MinTxRate {
+				field, value = "min_tx_rate", want.MinTxRate
+			}
+			return refused(field, fmt.Sprintf("%d Mbps", value), err)
 		}
 	}
 	return nil

@@ -430,7 +430,7 @@ func TestSRIOVPFs(t *testing.T) {
 		{"a host", func(root string) error {
 			if err := fakesysfs.Build(root, igbPF, x710PF0, x710PF1, widePF,
 				fakesysfs.PF{PCI: "0000:05:00.0", Netdev: "off", NumVFs: 0, TotalVFs: 8}, // disabled
-				fakesysfs.PF{PCI: "0000:06:00.0", NumVFs: 2, NoOffsetFiles: true},         // old kernel, no netdev
+				fakesysfs.PF{PCI: "0000:06:00.0", NumVFs: 2, NoOffsetFiles: true},        // old kernel, no netdev
 			); err != nil {
 				return err
 			}

@@ -218,7 +218,68 @@ func TestDelWithoutState(t *testing.T) {
 	}
 	// Put the name back for the tests after this one.
 	must(t, netlink.LinkSetName(link, nc.names[3]))
+	// The original PF-side values died with the record: what the config set
+	// goes back to neutral, so no dead pod's VLAN stays on the VF.
+	if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 3     link/ether 00:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff, spoof checking on, link-state auto, trust off") {
+		t.Errorf("VF 3 not reset to neutral:\n%s", pf)
+	}
 	if l := n.Leases(); len(l) != 0 {
 		t.Errorf("leases left: %v", l)
+	}
+}
+
+// igb applies max_tx_rate (with the PF up) and refuses min_tx_rate: the first
+// shows on the PF and goes on DEL, the second fails ADD with code 102 naming
+// it and changes nothing.
+func TestRates(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	p := cnitest.Pod(t)
+	l := vfConf(n, nc, 4, 100, map[string]any{"max_tx_rate": 100, "trust": "on"})
+	r := cnitest.RT(p, "pod4", "net1")
+	_, err := n.Add(l, r)
+	must(t, err)
+	if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 4     link/ether 02:fa:00:00:00:05 brd ff:ff:ff:ff:ff:ff, vlan 100, tx rate 100 (Mbps), max_tx_rate 100Mbps, spoof checking on, link-state auto, trust on") {
+		t.Errorf("PF does not show the rate and trust:\n%s", pf)
+	}
+	must(t, n.Check(l, r))
+	must(t, n.Del(l, r))
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
+	}
+	_, err = n.Add(vfConf(n, nc, 4, 100, map[string]any{"min_tx_rate": 10}), r)
+	if cnitest.Code(err) != 102 || !strings.Contains(err.Error(), "min_tx_rate 10 Mbps") {
+		t.Fatalf("ADD with min_tx_rate = %v (code %d), want 102 naming min_tx_rate", err, cnitest.Code(err))
+	}
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after the refused ADD differs:\n--- before\n%s--- after\n%s", before, after)
+	}
+}
+
+// A VF whose recorded pod died without a DEL (its namespace gone) is
+// reclaimed by the next ADD: the old lease is released, the new pod gets the
+// VF, and its DEL leaves the NIC as it was before either.
+func TestReclaimFromDeadPod(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	old, fresh := cnitest.Pod(t), cnitest.Pod(t)
+	l := vfConf(n, nc, 5, 100, nil)
+	_, err := n.Add(l, cnitest.RT(old, "old", "net1"))
+	must(t, err)
+	old.Close()
+	must(t, unix.Unmount(old.Path(), unix.MNT_DETACH))
+	res, err := n.Add(l, cnitest.RT(fresh, "fresh", "net1"))
+	must(t, err)
+	if leases := n.Leases(); len(leases) != 1 || leases[0] != res.IPs[0].Address.IP.String() {
+		t.Errorf("leases = %v, want only the new pod's %s", leases, res.IPs[0].Address.IP)
+	}
+	must(t, n.Del(l, cnitest.RT(fresh, "fresh", "net1")))
+	if after := nc.snapshot(t); after != before {
+		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
+	}
+	if s := n.StateFiles(); len(s) != 0 {
+		t.Errorf("state left: %v", s)
 	}
 }

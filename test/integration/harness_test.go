@@ -69,10 +69,7 @@ func newNode(t *testing.T, n int) *node {
 	nd.sysfs = filepath.Join(nd.Dir, "sys")
 	nd.wire = cnitest.Pod(t)
 	prefix := fmt.Sprintf("fp%dv", nodeSeq%100)
-	must(t, fakesysfs.Build(nd.sysfs, fakesysfs.PF{
-		PCI: pfPCI, Netdev: "fppf", NumVFs: n, TotalVFs: 7, Offset: 128, Stride: 2,
-		VFNetdevPrefix: prefix, VFDriver: "igbvf",
-	}))
+	must(t, fakesysfs.Build(nd.sysfs, fakePF(n, prefix)))
 	must(t, nd.wire.Do(func(ns.NetNS) error {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
 		if err := netlink.LinkAdd(br); err != nil {
@@ -112,8 +109,16 @@ func newNode(t *testing.T, n int) *node {
 	return nd
 }
 
+// fakePF is the emulated igb's layout: 7 VFs at offset 128, stride 2.
+func fakePF(n int, prefix string) fakesysfs.PF {
+	return fakesysfs.PF{
+		PCI: pfPCI, Netdev: "fppf", NumVFs: n, TotalVFs: 7, Offset: 128, Stride: 2,
+		VFNetdevPrefix: prefix, VFDriver: "igbvf",
+	}
+}
+
 // vfPCIAddr is the PCI address of VF i, as fakesysfs lays it out.
-func vfPCIAddr(i int) string { return fmt.Sprintf("0000:01:10.%d", 2*i) }
+func vfPCIAddr(i int) string { return fakePF(7, "").VF(i) }
 
 func (nd *node) pod() ns.NetNS { return cnitest.Pod(nd.t) }
 
