@@ -22,30 +22,13 @@ func TestGratuitousARP(t *testing.T) {
 	nd := newNode(t, 1)
 	mac := hostLink(t, nd.vfs[0]).MAC
 	pod := nd.pod()
-	var fd int
-	must(t, nd.wire.Do(func(ns.NetNS) error {
-		peer, err := netlink.LinkByName("w0")
-		if err != nil {
-			return err
-		}
-		// ETH_P_ALL: w0 is a bridge port, and the bridge consumes frames
-		// before protocol-specific sockets would see them.
-		fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: peer.Attrs().Index})
-	}))
+	fd := wireTap(t, nd)
 	defer syscall.Close(fd)
 	l := nd.conf("1.1.0", nil)
 	r := rt(pod, "c1", "net1")
 	_, err := nd.Add(l, r)
 	must(t, err)
 	defer nd.Del(l, r)
-	// A bound on the wait, not a timing assertion: the frame is sent during
-	// ADD, so it is queued on the socket already.
-	tv := syscall.NsecToTimeval(int64(5 * time.Second))
-	must(t, syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv))
 	buf := make([]byte, 128)
 	for {
 		n, _, err := syscall.Recvfrom(fd, buf, 0)
@@ -177,4 +160,60 @@ func replaceInFile(path, old, new string) error {
 		return errors.New(path + " has no " + old)
 	}
 	return writeFile(path, []byte(strings.ReplaceAll(string(b), old, new)))
+}
+
+// For an IPv6 address ADD sends an unsolicited neighbour advertisement to
+// all nodes, with the override flag and the VF's MAC as target address.
+func TestUnsolicitedNA(t *testing.T) {
+	nd := newNode(t, 1)
+	mac := hostLink(t, nd.vfs[0]).MAC
+	pod := nd.pod()
+	fd := wireTap(t, nd)
+	defer syscall.Close(fd)
+	ipam := map[string]any{"type": "host-local", "dataDir": nd.IPAMDir,
+		"ranges": [][]map[string]any{{{"subnet": "fd00:77::/64", "rangeStart": "fd00:77::10", "rangeEnd": "fd00:77::20"}}}}
+	l := nd.conf("1.1.0", map[string]any{"ipam": ipam})
+	r := rt(pod, "c1", "net1")
+	_, err := nd.Add(l, r)
+	must(t, err)
+	defer nd.Del(l, r)
+	buf := make([]byte, 256)
+	for {
+		n, _, err := syscall.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("no unsolicited NA for fd00:77::10 from %s: %v", mac, err)
+		}
+		f := buf[:n]
+		// Ethernet, IPv6 (next header 58), ICMPv6 type 136.
+		if n < 14+40+32 || binary.BigEndian.Uint16(f[12:]) != 0x86dd || f[14+6] != 58 || f[54] != 136 {
+			continue
+		}
+		flags, target, opt := f[58], net.IP(f[62:78]), f[78:86]
+		if flags&0x20 != 0 && target.Equal(net.ParseIP("fd00:77::10")) && opt[0] == 2 &&
+			net.HardwareAddr(opt[2:8]).String() == mac && net.IP(f[38:54]).Equal(net.IPv6linklocalallnodes) {
+			return
+		}
+	}
+}
+
+// wireTap opens a packet socket on the wire's end of VF 0, with a bound on
+// how long a read waits (frames sent during ADD are queued already).
+func wireTap(t *testing.T, nd *node) int {
+	var fd int
+	must(t, nd.wire.Do(func(ns.NetNS) error {
+		peer, err := netlink.LinkByName("w0")
+		if err != nil {
+			return err
+		}
+		// ETH_P_ALL: w0 is a bridge port, and the bridge consumes frames
+		// before protocol-specific sockets would see them.
+		fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: peer.Attrs().Index})
+	}))
+	tv := syscall.NsecToTimeval(int64(5 * time.Second))
+	must(t, syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv))
+	return fd
 }
