@@ -40,16 +40,21 @@ func (c *call) del() error {
 	if rec == nil {
 		return c.delWithoutRecord()
 	}
+	return c.releaseLocked(rec, c.args.Netns)
+}
+
+// releaseLocked releases rec under its device's lock, re-reading it first:
+// another DEL or GC may have released it while this call waited.
+func (c *call) releaseLocked(rec *state.Record, netnsPath string) error {
 	unlock, err := c.store.Lock(rec.PCI, lockWait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	// Another DEL may have finished while this one waited.
-	if rec, err = c.store.Load(key); err != nil || rec == nil {
+	if rec, err = c.store.Load(rec.Key()); err != nil || rec == nil {
 		return err
 	}
-	return c.release(rec, c.args.Netns)
+	return c.release(rec, netnsPath)
 }
 
 // release undoes everything an attachment did: the VF netdev back to the
@@ -257,13 +262,5 @@ func (c *call) gcOne(key string) error {
 	if err != nil || rec == nil {
 		return err
 	}
-	unlock, err := c.store.Lock(rec.PCI, lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if rec, err = c.store.Load(key); err != nil || rec == nil {
-		return err
-	}
-	return c.release(rec, "")
+	return c.releaseLocked(rec, "")
 }

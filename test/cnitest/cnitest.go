@@ -143,6 +143,17 @@ func (n *Net) StateFiles() []string {
 	return out
 }
 
+// Released fails the test if any lease or record of the network is left.
+func (n *Net) Released(t testing.TB) {
+	t.Helper()
+	if l := n.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+	if s := n.StateFiles(); len(s) != 0 {
+		t.Errorf("state left: %v", s)
+	}
+}
+
 // RT is the runtime side of one attachment.
 func RT(p ns.NetNS, id, ifname string) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{ContainerID: id, NetNS: p.Path(), IfName: ifname}

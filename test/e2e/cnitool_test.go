@@ -57,9 +57,7 @@ func TestCnitool(t *testing.T) {
 	if out, err := run("gc", "cnitool-net", netns); err != nil {
 		t.Fatalf("cnitool gc: %v\n%s", err, out)
 	}
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after GC differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
-	}
+	nc.same(t, before, "after GC")
 	ents, _ := os.ReadDir(filepath.Join(dir, "ipam", "cnitool-net"))
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), "10.42.") {

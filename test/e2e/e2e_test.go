@@ -80,6 +80,14 @@ func (n nic) snapshot(t *testing.T) string {
 	return b.String()
 }
 
+// same fails the test if the NIC's snapshot differs from before.
+func (n nic) same(t *testing.T, before, when string) {
+	t.Helper()
+	if after := n.snapshot(t); after != before {
+		t.Errorf("NIC %s differs from before:\n--- before\n%s--- after\n%s", when, before, after)
+	}
+}
+
 var qdiscRe = regexp.MustCompile(`qdisc \S+`)
 
 // ping sends from the pod; it passes if any reply comes back.

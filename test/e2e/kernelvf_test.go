@@ -69,12 +69,8 @@ func TestVLANIsolation(t *testing.T) {
 	for i, p := range pods {
 		must(t, n.Del(confs[i], cnitest.RT(p, fmt.Sprintf("pod%d", i), "net1")))
 	}
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
-	}
-	if l := n.Leases(); len(l) != 0 {
-		t.Errorf("leases left: %v", l)
-	}
+	nc.same(t, before, "after DEL")
+	n.Released(t)
 }
 
 // CHECK passes on a fresh attachment and fails once the address is gone or a
@@ -127,12 +123,8 @@ func TestDelAfterNetnsGone(t *testing.T) {
 	must(t, unix.Unmount(p.Path(), unix.MNT_DETACH))
 	must(t, n.Del(l, r))
 	must(t, n.Del(l, r))
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
-	}
-	if l := n.Leases(); len(l) != 0 {
-		t.Errorf("leases left: %v", l)
-	}
+	nc.same(t, before, "after DEL")
+	n.Released(t)
 }
 
 // The igb driver refuses link_state: ADD fails with code 102 naming it, and
@@ -146,15 +138,8 @@ func TestUnsupportedLinkState(t *testing.T) {
 	if cnitest.Code(err) != 102 || !strings.Contains(err.Error(), "link_state enable") {
 		t.Fatalf("ADD = %v (code %d), want code 102 naming link_state", err, cnitest.Code(err))
 	}
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after the failed ADD differs:\n--- before\n%s--- after\n%s", before, after)
-	}
-	if s := n.StateFiles(); len(s) != 0 {
-		t.Errorf("state left: %v", s)
-	}
-	if l := n.Leases(); len(l) != 0 {
-		t.Errorf("leases left: %v", l)
-	}
+	nc.same(t, before, "after the failed ADD")
+	n.Released(t)
 }
 
 // All seven VFs go to seven pods at once, then come back at once.
@@ -191,12 +176,8 @@ func TestParallelSeven(t *testing.T) {
 		t.Errorf("%d leases, want %d", got, len(pods))
 	}
 	run("DEL", func(i int) error { return n.Del(conf(i), cnitest.RT(pods[i], fmt.Sprintf("pod%d", i), "net1")) })
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
-	}
-	if l := n.Leases(); len(l) != 0 {
-		t.Errorf("leases left: %v", l)
-	}
+	nc.same(t, before, "after DEL")
+	n.Released(t)
 }
 
 // With the state directory lost and the pod alive, DEL still brings the VF
@@ -223,9 +204,7 @@ func TestDelWithoutState(t *testing.T) {
 	if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 3     link/ether 00:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff, spoof checking on, link-state auto, trust off") {
 		t.Errorf("VF 3 not reset to neutral:\n%s", pf)
 	}
-	if l := n.Leases(); len(l) != 0 {
-		t.Errorf("leases left: %v", l)
-	}
+	n.Released(t)
 }
 
 // igb applies max_tx_rate (with the PF up) and refuses min_tx_rate: the first
@@ -245,16 +224,12 @@ func TestRates(t *testing.T) {
 	}
 	must(t, n.Check(l, r))
 	must(t, n.Del(l, r))
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
-	}
+	nc.same(t, before, "after DEL")
 	_, err = n.Add(vfConf(n, nc, 4, 100, map[string]any{"min_tx_rate": 10}), r)
 	if cnitest.Code(err) != 102 || !strings.Contains(err.Error(), "min_tx_rate 10 Mbps") {
 		t.Fatalf("ADD with min_tx_rate = %v (code %d), want 102 naming min_tx_rate", err, cnitest.Code(err))
 	}
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after the refused ADD differs:\n--- before\n%s--- after\n%s", before, after)
-	}
+	nc.same(t, before, "after the refused ADD")
 }
 
 // A VF whose recorded pod died without a DEL (its namespace gone) is
@@ -276,9 +251,7 @@ func TestReclaimFromDeadPod(t *testing.T) {
 		t.Errorf("leases = %v, want only the new pod's %s", leases, res.IPs[0].Address.IP)
 	}
 	must(t, n.Del(l, cnitest.RT(fresh, "fresh", "net1")))
-	if after := nc.snapshot(t); after != before {
-		t.Errorf("NIC after DEL differs from before ADD:\n--- before\n%s--- after\n%s", before, after)
-	}
+	nc.same(t, before, "after DEL")
 	if s := n.StateFiles(); len(s) != 0 {
 		t.Errorf("state left: %v", s)
 	}
