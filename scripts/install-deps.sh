@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the emulated SR-IOV VM tests (test/vm/) need on a Debian 12 machine:
+# Installs what the tests need on a Debian 12 machine:
 #   - QEMU >= 8 from bookworm-backports (bookworm's own QEMU 7.2 has no igb device),
 #   - busybox-static, kmod, cpio, iproute2 for building the guest initramfs,
-#   - the Debian guest kernel, unpacked into a cache dir with its modules indexed.
-# Idempotent: each step checks first, so a second run on a ready machine takes ~1 s.
+#   - the Debian guest kernel, unpacked into a cache dir with its modules indexed,
+#   - Open vSwitch with DPDK (openvswitch-switch-dpdk) and dpdk-testpmd (dpdk-dev) for the
+#     vhost-user tests (test/ovsenv), which run their own ovsdb-server and ovs-vswitchd.
+#     Package scripts may not start any service during the install (see no_service_starts).
+# Idempotent: each step checks first, so a second run on a ready machine takes well under 1 s.
 #
 # Env:
 #   FASTPATH_VM_CACHE   cache dir for the guest kernel (default /var/cache/fastpath-vm)
 #   FASTPATH_KERNEL     guest kernel ABI to fetch (default 6.1.0-56-amd64)
-#   FASTPATH_DEPS_DPDK  1 = also install openvswitch-switch-dpdk and dpdk-dev
 set -euo pipefail
 
 CACHE=${FASTPATH_VM_CACHE:-/var/cache/fastpath-vm}
@@ -104,8 +106,48 @@ fi
 # iputils-ping: for host-side netns tests; the guest uses busybox ping.
 install_missing busybox-static kmod cpio iproute2 iputils-ping
 
-if [ "${FASTPATH_DEPS_DPDK:-0}" = 1 ]; then
-  install_missing openvswitch-switch-dpdk dpdk-dev
+# --- Open vSwitch with DPDK, dpdk-testpmd --------------------------------------------------
+# The postinst of openvswitch-switch (and dpdk's) would start their services through
+# invoke-rc.d: on a machine without a running init system (a container, a CI runner) that
+# either fails or leaves an ovsdb-server/ovs-vswitchd of the distribution running, which the
+# tests do not want (they start their own, in a temp dir). So while apt runs, a policy-rc.d
+# denies every start (exit 101); an existing policy-rc.d is put back afterwards.
+POLICY=/usr/sbin/policy-rc.d
+POLICY_BAK=$POLICY.fastpath-saved
+POLICY_MARK='# fastpath install-deps.sh: deny service starts during the install'
+restore_policy() {
+  if grep -qsF "$POLICY_MARK" "$POLICY"; then rm -f "$POLICY"; fi
+  if [ -e "$POLICY_BAK" ]; then mv -f "$POLICY_BAK" "$POLICY"; fi
+}
+no_service_starts() {
+  restore_policy  # leftovers of an interrupted run
+  if [ -e "$POLICY" ]; then mv -f "$POLICY" "$POLICY_BAK"; fi
+  printf '#!/bin/sh\n%s\nexit 101\n' "$POLICY_MARK" >"$POLICY"
+  chmod 755 "$POLICY"
+}
+ovs_running() { pgrep -x ovsdb-server >/dev/null || pgrep -x ovs-vswitchd >/dev/null; }
+
+dpdk_pkgs=(openvswitch-switch-dpdk dpdk-dev)
+dpdk_missing=0
+for p in "${dpdk_pkgs[@]}"; do installed "$p" || dpdk_missing=1; done
+if [ "$dpdk_missing" = 1 ]; then
+  ovs_before=0; ovs_running && ovs_before=1
+  no_service_starts
+  trap restore_policy EXIT
+  install_missing "${dpdk_pkgs[@]}"
+  restore_policy
+  trap - EXIT
+  # Belt and braces: a package script that bypassed invoke-rc.d and left the distribution's
+  # daemons running (none were running before) is stopped again.
+  if [ "$ovs_before" = 0 ] && ovs_running; then
+    log "stopping the OVS daemons the package scripts started"
+    /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null 2>&1 || true
+  fi
+  for f in /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk /usr/bin/dpdk-testpmd \
+           /usr/sbin/ovsdb-server /usr/bin/ovsdb-tool /usr/bin/ovs-vsctl /usr/bin/ovs-appctl; do
+    [ -x "$f" ] || command -v "$(basename "$f")" >/dev/null ||
+      { log "missing $f after installing ${dpdk_pkgs[*]}"; exit 1; }
+  done
 fi
 
 # --- guest kernel -------------------------------------------------------------------------

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -11,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
@@ -71,21 +71,23 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, err
 	}
 
-	// 3. Find the VF and its netdev.
+	// 3. Find the VF; its bound driver decides the mode.
 	vf, err := c.sysfs.LookupVF(s.DeviceID)
 	if err != nil {
 		return nil, err
 	}
-	if vf.Netdev == "" {
-		return nil, fmt.Errorf("VF %s (driver %q) shows no netdev in the host namespace: %w", vf.PCI, vf.Driver, errNotKernelVF)
+	mode, err := vfMode(vf)
+	if err != nil {
+		return nil, err
 	}
-	c.log.Debug("found VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "driver", vf.Driver)
+	c.log.Debug("found VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "driver", vf.Driver, "mode", mode)
 
 	// 4. Record the original state durably, then claim the VF.
 	rec := &state.Record{
 		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
-		NetNS: c.args.Netns, Mode: "kernel", Config: c.args.StdinData, Args: c.args.Args,
+		NetNS: c.args.Netns, Mode: mode, Config: c.args.StdinData, Args: c.args.Args,
 		PCI: vf.PCI, PF: vf.PF, PFPCI: vf.PFPCI, VFIndex: vf.Index, Driver: vf.Driver,
+		DeviceInfoFile: s.DeviceInfoFile,
 	}
 	var pfWant *sriov.PFSettings
 	if s.PFSideRequested() {
@@ -94,8 +96,10 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 		pfWant = sriov.Desired(rec.PFOrig, s)
 	}
-	if rec.NetdevOrig, err = sriov.ReadNetdev(ns.HostH, vf.Netdev); err != nil {
-		return nil, err
+	if mode == state.ModeKernel {
+		if rec.NetdevOrig, err = sriov.ReadNetdev(ns.HostH, vf.Netdev); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.store.Save(rec); err != nil {
 		return nil, err
@@ -103,7 +107,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	if err := c.store.Claim(vf.PCI, key); err != nil {
 		return nil, errors.Join(err, c.store.Remove(key))
 	}
-	c.log.Info("recorded VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev)
+	c.log.Info("recorded VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "mode", mode)
 	defer func() {
 		if err != nil {
 			c.log.Warn("rolling back ADD", "error", err)
@@ -112,7 +116,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	}()
 
 	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
-	if s.MAC != nil {
+	if s.MAC != nil && mode == state.ModeKernel {
 		if err := sriov.SetMAC(ns.HostH, vf.Netdev, s.MAC); err != nil {
 			return nil, err
 		}
@@ -128,36 +132,73 @@ func (c *call) add() (_ *current.Result, err error) {
 		c.log.Info("applied PF-side settings", "pf", vf.PF, "vf", vf.Index)
 	}
 
-	// 6. Move the netdev into the pod, named, addressed and up.
-	if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MTU); err != nil {
-		return nil, err
+	// 6. A kernel VF moves into the pod, named, sized and up; a userspace
+	// VF stays where the device plugin mounted it.
+	iface := &current.Interface{Name: c.args.IfName, Sandbox: c.args.Netns}
+	if s.MAC != nil {
+		iface.Mac = s.MAC.String()
 	}
-	link, err := ns.PodH.LinkByName(c.args.IfName)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s in the pod: %w", c.args.IfName, err)
+	if mode == state.ModeKernel {
+		if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MTU); err != nil {
+			return nil, err
+		}
+		link, err := ns.PodH.LinkByName(c.args.IfName)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s in the pod: %w", c.args.IfName, err)
+		}
+		iface.Mac, iface.Mtu = link.Attrs().HardwareAddr.String(), link.Attrs().MTU
+		c.log.Info("moved VF into the pod", "mac", iface.Mac, "mtu", iface.Mtu)
 	}
-	c.log.Info("moved VF into the pod", "mac", link.Attrs().HardwareAddr.String(), "mtu", link.Attrs().MTU)
+	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
+		iface.PciID = vf.PCI
+	}
+	res := c.newResult(iface)
 
-	// 7. Addresses.
-	res, iface := c.newResult(vf, link.Attrs().HardwareAddr, link.Attrs().MTU)
+	// 7. Addresses: configured on a kernel VF, reported for a userspace one
+	// (its app configures them itself).
 	if c.conf.IPAM.Type != "" {
 		ipamRes, err := c.ipamCall(rec).Add(c.ctx)
 		if err != nil {
 			return nil, err
 		}
 		own := ownResult(iface, ipamRes)
-		announced, err := ipam.Configure(c.args.Netns, c.args.IfName, own)
-		if err != nil {
-			return nil, err
+		if mode == state.ModeKernel {
+			announced, err := ipam.Configure(c.args.Netns, c.args.IfName, own)
+			if err != nil {
+				return nil, err
+			}
+			c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
 		}
 		res.IPs = append(res.IPs, reindex(own.IPs, len(res.Interfaces)-1)...)
 		res.Routes = append(res.Routes, own.Routes...)
 		if len(ipamRes.DNS.Nameservers) > 0 {
 			res.DNS = ipamRes.DNS
 		}
-		c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
+	}
+
+	// 8. Tell the pod's app which device it got.
+	if s.DeviceInfoFile != "" {
+		if err := devinfo.Write(s.DeviceInfoFile, devinfo.ForPCI(vf.PCI, vf.PFPCI)); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
+}
+
+// Drivers that hand the VF to a userspace app (DPDK) instead of the kernel.
+var userspaceDrivers = map[string]bool{"vfio-pci": true, "uio_pci_generic": true, "igb_uio": true}
+
+// vfMode tells how to attach the VF from its bound driver.
+func vfMode(vf *sriov.VF) (string, error) {
+	switch {
+	case userspaceDrivers[vf.Driver]:
+		return state.ModeUserspace, nil
+	case vf.Netdev != "":
+		return state.ModeKernel, nil
+	case vf.Driver == "":
+		return "", fmt.Errorf("VF %s is bound to no driver: %w", vf.PCI, errNoMode)
+	}
+	return "", fmt.Errorf("VF %s (driver %q) shows no netdev in the host namespace: %w", vf.PCI, vf.Driver, errNoMode)
 }
 
 // reclaimStale frees a VF whose recorded owner's namespace is gone (a pod
@@ -182,21 +223,17 @@ func (c *call) reclaimStale(pci string) error {
 	return c.release(rec, "")
 }
 
-// newResult starts the result from prevResult (when chained) and appends the
-// VF's interface.
-func (c *call) newResult(vf *sriov.VF, mac net.HardwareAddr, mtu int) (*current.Result, *current.Interface) {
+// newResult starts the result from prevResult (when chained) and appends
+// iface.
+func (c *call) newResult(iface *current.Interface) *current.Result {
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion, DNS: c.conf.DNS}
 	if c.conf.PrevResult != nil {
 		if prev, err := current.NewResultFromResult(c.conf.PrevResult); err == nil {
 			res = prev
 		}
 	}
-	iface := &current.Interface{Name: c.args.IfName, Mac: mac.String(), Mtu: mtu, Sandbox: c.args.Netns}
-	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
-		iface.PciID = vf.PCI
-	}
 	res.Interfaces = append(res.Interfaces, iface)
-	return res, iface
+	return res
 }
 
 // ownResult is the IPAM result narrowed to the VF's interface, as

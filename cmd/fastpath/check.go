@@ -11,6 +11,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
@@ -56,13 +57,35 @@ func (c *call) check() error {
 	if iface == nil {
 		return checkFailed("prevResult lists no interface %s in %s", c.args.IfName, c.args.Netns)
 	}
-	if err := c.checkNetdev(rec, s.MTU, iface); err != nil {
-		return err
-	}
 	if s.PFSideRequested() {
 		if err := checkPFSide(rec, s); err != nil {
 			return err
 		}
+	}
+	if rec.DeviceInfoFile != "" {
+		if _, err := devinfo.Read(rec.DeviceInfoFile); err != nil {
+			return checkFailed("%v", err)
+		}
+	}
+	if rec.Mode == state.ModeUserspace {
+		// Nothing of it is in the pod's namespace: the app owns the device
+		// through its driver, which must still be the one ADD found.
+		if d := c.sysfs.Driver(rec.PCI); d != rec.Driver {
+			return checkFailed("VF %s is bound to %q, want %q", rec.PCI, d, rec.Driver)
+		}
+	} else if err := c.checkKernelVF(rec, s.MTU, iface, idx, prev); err != nil {
+		return err
+	}
+	if t := c.ipamType(rec); t != "" {
+		return c.ipamCall(rec).Check(c.ctx)
+	}
+	return nil
+}
+
+// checkKernelVF verifies the netdev in the pod and its addresses and routes.
+func (c *call) checkKernelVF(rec *state.Record, mtu int, iface *current.Interface, idx int, prev *current.Result) error {
+	if err := c.checkNetdev(rec, mtu, iface); err != nil {
+		return err
 	}
 	var ips []*current.IPConfig
 	for _, ipc := range prev.IPs {
@@ -72,9 +95,6 @@ func (c *call) check() error {
 	}
 	if err := ipam.Verify(c.args.Netns, c.args.IfName, ips, prev.Routes); err != nil {
 		return checkFailed("%v", err)
-	}
-	if t := c.ipamType(rec); t != "" {
-		return c.ipamCall(rec).Check(c.ctx)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
@@ -80,6 +81,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 	if c.ipamType(rec) != "" {
 		errs = append(errs, c.ipamCall(rec).Del(c.ctx))
 	}
+	errs = append(errs, devinfo.Remove(rec.DeviceInfoFile))
 	if err := errors.Join(errs...); err != nil {
 		// Keep the record: the runtime retries DEL, and GC finds it.
 		return err
@@ -121,7 +123,7 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	c.log.Info("restored VF", "pf", rec.PF, "vf", rec.VFIndex, "netdev", rec.NetdevOrig.Name)
+	c.log.Info("restored VF", "pf", rec.PF, "vf", rec.VFIndex, "mode", rec.Mode)
 	return nil
 }
 
@@ -167,6 +169,9 @@ func (c *call) delWithoutRecord() error {
 	var errs []error
 	if pci := c.conf.Device(); pci != "" && netnsAlive(c.args.Netns) {
 		errs = append(errs, c.evictUnrecorded(pci))
+	}
+	if s, err := c.conf.Resolve(c.cargs); err == nil {
+		errs = append(errs, devinfo.Remove(s.DeviceInfoFile))
 	}
 	if c.conf.IPAM.Type != "" {
 		call := ipam.Call{Type: c.conf.IPAM.Type, Config: c.args.StdinData, ContainerID: c.args.ContainerID,

@@ -118,15 +118,15 @@ func cniError(err error) error {
 		code = ErrInUse
 	case errors.Is(err, sriov.ErrNoDevice), errors.Is(err, sriov.ErrNotVF),
 		errors.Is(err, sriov.ErrSRIOVDisabled), errors.Is(err, sriov.ErrNoPFNetdev),
-		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, errNotKernelVF):
+		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, errNoMode):
 		code = ErrDevice
 	}
 	return types.NewError(code, err.Error(), "")
 }
 
 var (
-	errAttached    = errors.New("VF is attached to a live pod")
-	errNotKernelVF = errors.New("VF has no kernel netdev")
+	errAttached = errors.New("VF is attached to a live pod")
+	errNoMode   = errors.New("VF is neither on a kernel netdev driver nor on a userspace one")
 )
 
 // openNamespaces opens netlink handles for the host and, if path names a

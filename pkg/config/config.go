@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -55,23 +56,27 @@ type NetConf struct {
 	RuntimeConfig struct {
 		DeviceID string `json:"deviceID,omitempty"`
 		MAC      string `json:"mac,omitempty"`
+		// DeviceInfoFile is where the runtime wants the device-info file
+		// (capability CNIDeviceInfoFile).
+		DeviceInfoFile string `json:"CNIDeviceInfoFile,omitempty"`
 	} `json:"runtimeConfig,omitempty"`
 }
 
 // Settings is the validated, resolved form of a NetConf for one attachment:
 // what fastpath will apply to the VF. Nil pointers mean "leave untouched".
 type Settings struct {
-	DeviceID  string
-	MAC       net.HardwareAddr
-	Vlan      *int
-	VlanQoS   *int
-	VlanProto *int // ethertype, 0x8100 or 0x88a8
-	SpoofChk  *bool
-	Trust     *bool
-	LinkState *uint32
-	MinTxRate *uint32
-	MaxTxRate *uint32
-	MTU       int
+	DeviceID       string
+	DeviceInfoFile string
+	MAC            net.HardwareAddr
+	Vlan           *int
+	VlanQoS        *int
+	VlanProto      *int // ethertype, 0x8100 or 0x88a8
+	SpoofChk       *bool
+	Trust          *bool
+	LinkState      *uint32
+	MinTxRate      *uint32
+	MaxTxRate      *uint32
+	MTU            int
 }
 
 // PFSideRequested tells whether any setting needs the PF's VF table.
@@ -119,6 +124,12 @@ func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 	s := &Settings{DeviceID: c.Device()}
 	if s.DeviceID != "" && !pciAddrRe.MatchString(s.DeviceID) {
 		return nil, invalid("deviceID", s.DeviceID, "want a PCI address like 0000:01:10.0")
+	}
+	if f := c.RuntimeConfig.DeviceInfoFile; f != "" {
+		if !filepath.IsAbs(f) || filepath.Clean(f) != f {
+			return nil, invalid("runtimeConfig.CNIDeviceInfoFile", f, "want a clean absolute path")
+		}
+		s.DeviceInfoFile = f
 	}
 	var err error
 	if s.MAC, err = c.resolveMAC(args); err != nil {

@@ -29,13 +29,16 @@ type Record struct {
 	ContainerID string `json:"containerID"`
 	IfName      string `json:"ifname"`
 	NetNS       string `json:"netns"`
-	Mode        string `json:"mode"`
+	Mode        string `json:"mode"` // ModeKernel or ModeUserspace
 
 	PCI     string `json:"pci"`
 	PF      string `json:"pf"`
 	PFPCI   string `json:"pfPCI"`
 	VFIndex int    `json:"vfIndex"`
 	Driver  string `json:"driver"`
+
+	// DeviceInfoFile is the device-info file ADD wrote, "" if none.
+	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
 
 	// PFOrig is nil when ADD asked for no PF-side setting.
 	PFOrig     *sriov.PFSettings  `json:"pfOrig,omitempty"`
@@ -46,6 +49,13 @@ type Record struct {
 	Config json.RawMessage `json:"config"`
 	Args   string          `json:"args,omitempty"`
 }
+
+// Attachment modes: a VF on its kernel driver moves into the pod; a VF on a
+// userspace driver (vfio-pci, uio) stays put and is configured from the PF.
+const (
+	ModeKernel    = "kernel"
+	ModeUserspace = "userspace"
+)
 
 // Key names the attachment; CNI forbids ':' and '/' in all three parts.
 func (r *Record) Key() string { return Key(r.Network, r.ContainerID, r.IfName) }

@@ -1,0 +1,595 @@
+// Package dpdk is the OVSDB side of fastpath's vhost-user mode: it adds,
+// finds and removes the vhost-user ports of an Open vSwitch (DPDK datapath)
+// bridge by talking OVSDB directly through libovsdb, never by running
+// ovs-vsctl.
+//
+// A CNI plugin lives for one call, so the client here monitors nothing and
+// keeps no cache: Dial fetches the schema (list_dbs, get_schema), and every
+// method is one or two transactions whose select, mutate and delete
+// operations name their rows with where-conditions. AddPort is a single
+// transaction; DeletePort, GetPort and ListPorts are two.
+//
+// Nothing here creates or deletes a bridge, and nothing waits for
+// ovs-vswitchd: the database change is the whole job. ovs-vswitchd applies
+// it on its own; GetPort reports what it made of a port (ofport, error,
+// link_state) for callers that want to poll.
+package dpdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/ovn-org/libovsdb/client"
+	"github.com/ovn-org/libovsdb/model"
+	"github.com/ovn-org/libovsdb/ovsdb"
+
+	"github.com/fastpath-cni/fastpath/pkg/dpdk/vswitch"
+)
+
+// DefaultEndpoint is where Open vSwitch's ovsdb-server listens by default.
+// (libovsdb's own default, unix:/var/run/openvswitch/ovsdb.sock, is not a
+// path Open vSwitch uses.)
+const DefaultEndpoint = "unix:/var/run/openvswitch/db.sock"
+
+// DefaultTimeout bounds Dial and each method when the context given has no
+// deadline of its own, so that a wedged ovsdb-server cannot hang a CNI call.
+const DefaultTimeout = 10 * time.Second
+
+// Port types of vhost-user ports.
+const (
+	// TypeVhostUserClient: QEMU (or another vhost-user backend) owns the
+	// socket at options:vhost-server-path and OVS connects to it.
+	TypeVhostUserClient = "dpdkvhostuserclient"
+	// TypeVhostUser: OVS creates the socket itself (deprecated in OVS).
+	TypeVhostUser = "dpdkvhostuser"
+)
+
+// OptVhostServerPath is the Interface option naming the vhost-user socket
+// of a dpdkvhostuserclient port.
+const OptVhostServerPath = "vhost-server-path"
+
+var (
+	// ErrPortExists means a Port or an Interface of that name already
+	// exists (on any bridge).
+	ErrPortExists = errors.New("port already exists")
+	// ErrNoBridge means the bridge named does not exist.
+	ErrNoBridge = errors.New("bridge does not exist")
+)
+
+// OVS is a connection to one ovsdb-server's Open_vSwitch database. Its
+// methods may be called concurrently.
+type OVS struct {
+	c        client.Client
+	endpoint string
+}
+
+// Dial connects to the ovsdb-server at endpoint: "unix:/path/db.sock" (a
+// relative path is made absolute), a bare "/path/db.sock", "tcp:host:port",
+// or "" for DefaultEndpoint. It fails if the server does not answer or
+// serves no Open_vSwitch database this package can use.
+func Dial(ctx context.Context, endpoint string) (*OVS, error) {
+	ep, err := normalizeEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+
+	dbModel, err := clientDBModel()
+	if err != nil {
+		return nil, err
+	}
+	// libovsdb logs to stderr at verbosity 5 unless given a logger.
+	discard := logr.Discard()
+	c, err := client.NewOVSDBClient(dbModel, client.WithEndpoint(ep), client.WithLogger(&discard))
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb %s: %w", ep, err)
+	}
+	if err := c.Connect(ctx); err != nil {
+		c.Close()
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("ovsdb: cannot connect to %s: %w", ep, err)
+	}
+	return &OVS{c: c, endpoint: ep}, nil
+}
+
+// clientDBModel names only the tables this package touches: libovsdb
+// refuses to connect when a model's table or column is missing from the
+// server's schema, so the fewer tables, the more OVS releases work. Each of
+// these models is complete (every column), as generated.
+func clientDBModel() (model.ClientDBModel, error) {
+	return model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
+		vswitch.BridgeTable:    &vswitch.Bridge{},
+		vswitch.PortTable:      &vswitch.Port{},
+		vswitch.InterfaceTable: &vswitch.Interface{},
+	})
+}
+
+func normalizeEndpoint(endpoint string) (string, error) {
+	switch {
+	case endpoint == "":
+		return DefaultEndpoint, nil
+	case strings.HasPrefix(endpoint, "/"):
+		return "unix:" + endpoint, nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", fmt.Errorf("ovsdb endpoint %q: %w", endpoint, err)
+	}
+	switch u.Scheme {
+	case client.UNIX:
+		// libovsdb silently swaps a relative "unix:db.sock" for its own
+		// default socket; make the path absolute instead.
+		p := u.Path
+		if p == "" {
+			p = u.Opaque
+		}
+		if p == "" {
+			return "", fmt.Errorf("ovsdb endpoint %q: no socket path", endpoint)
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", fmt.Errorf("ovsdb endpoint %q: %w", endpoint, err)
+		}
+		return "unix:" + abs, nil
+	case client.TCP:
+		if u.Opaque == "" {
+			return "", fmt.Errorf("ovsdb endpoint %q: no host:port", endpoint)
+		}
+		return endpoint, nil
+	default:
+		return "", fmt.Errorf("ovsdb endpoint %q: want unix:PATH or tcp:HOST:PORT", endpoint)
+	}
+}
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
+
+// Endpoint is the endpoint connected to, as Dial normalized it.
+func (o *OVS) Endpoint() string { return o.endpoint }
+
+// Close ends the connection. It may be called more than once.
+func (o *OVS) Close() {
+	if o != nil && o.c != nil {
+		o.c.Close()
+	}
+}
+
+// Ping asks ovsdb-server for an echo: nil means the server answers.
+func (o *OVS) Ping(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	if !o.c.Connected() {
+		return fmt.Errorf("ovsdb %s: %w", o.endpoint, client.ErrNotConnected)
+	}
+	if err := o.c.Echo(ctx); err != nil {
+		// libovsdb's Echo reports a failed call as "incorrect server
+		// response"; name the cause where it is known.
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return fmt.Errorf("ovsdb %s: no answer to echo: %w", o.endpoint, err)
+	}
+	return nil
+}
+
+// BridgeExists tells whether a bridge of that name exists.
+func (o *OVS) BridgeExists(ctx context.Context, bridge string) (bool, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	res, err := o.transact(ctx, ovsdb.Operation{
+		Op:      ovsdb.OperationSelect,
+		Table:   vswitch.BridgeTable,
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, bridge)},
+		Columns: []string{"_uuid"},
+	})
+	if err != nil {
+		return false, fmt.Errorf("ovsdb: look up bridge %q: %w", bridge, err)
+	}
+	return len(res[0].Rows) > 0, nil
+}
+
+// PortSpec describes a port for AddPort: one Port row holding one Interface
+// row of the same name.
+type PortSpec struct {
+	// Bridge that gets the port. It must exist.
+	Bridge string
+	// Name of the Port and of its Interface.
+	Name string
+	// Type of the Interface: TypeVhostUserClient or TypeVhostUser.
+	Type string
+	// Options of the Interface, e.g. vhost-server-path, n_rxq.
+	Options map[string]string
+	// Tag is the access VLAN (0-4095) of the Port; nil for none.
+	Tag *int
+	// MTURequest is the Interface's mtu_request; nil leaves OVS's default.
+	MTURequest *int
+	// ExternalIDs of the Port (the Interface gets none), e.g. the owner
+	// key that ListPorts finds again.
+	ExternalIDs map[string]string
+}
+
+func (s PortSpec) validate() error {
+	switch {
+	case s.Bridge == "":
+		return errors.New("no bridge named")
+	case s.Name == "":
+		return errors.New("no port name")
+	case s.Type != TypeVhostUserClient && s.Type != TypeVhostUser:
+		return fmt.Errorf("port type %q: want %q or %q", s.Type, TypeVhostUserClient, TypeVhostUser)
+	case s.Type == TypeVhostUserClient && s.Options[OptVhostServerPath] == "":
+		return fmt.Errorf("a %s port needs options:%s", TypeVhostUserClient, OptVhostServerPath)
+	case s.Tag != nil && (*s.Tag < 0 || *s.Tag > 4095):
+		return fmt.Errorf("VLAN tag %d out of range 0-4095", *s.Tag)
+	case s.MTURequest != nil && *s.MTURequest < 1:
+		return fmt.Errorf("mtu_request %d: must be at least 1", *s.MTURequest)
+	}
+	return nil
+}
+
+// Named UUIDs of the rows AddPort inserts.
+const (
+	namedIface = "fastpath_iface"
+	namedPort  = "fastpath_port"
+)
+
+// AddPort creates the Interface and the Port and adds the Port to the
+// bridge's ports, in one transaction: either all of it happens or nothing.
+// The error wraps ErrNoBridge if the bridge does not exist, and
+// ErrPortExists if a Port or Interface of that name exists on any bridge.
+func (o *OVS) AddPort(ctx context.Context, spec PortSpec) error {
+	if err := spec.validate(); err != nil {
+		return fmt.Errorf("ovsdb: add port %q: %w", spec.Name, err)
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+
+	iface := &vswitch.Interface{
+		UUID:       namedIface,
+		Name:       spec.Name,
+		Type:       spec.Type,
+		Options:    spec.Options,
+		MTURequest: spec.MTURequest,
+	}
+	port := &vswitch.Port{
+		UUID:        namedPort,
+		Name:        spec.Name,
+		Interfaces:  []string{namedIface},
+		Tag:         spec.Tag,
+		ExternalIDs: spec.ExternalIDs,
+	}
+	inserts, err := o.c.Create(iface, port)
+	if err != nil {
+		return fmt.Errorf("ovsdb: add port %q: %w", spec.Name, err)
+	}
+	bridge := &vswitch.Bridge{Name: spec.Bridge}
+	mutate, err := o.c.Where(bridge).Mutate(bridge, model.Mutation{
+		Field:   &bridge.Ports,
+		Mutator: ovsdb.MutateOperationInsert,
+		Value:   []string{namedPort},
+	})
+	if err != nil {
+		return fmt.Errorf("ovsdb: add port %q: %w", spec.Name, err)
+	}
+
+	// The wait fails the transaction, before anything is inserted, unless
+	// the bridge exists: a mutate that matches no row is no error in OVSDB,
+	// and the unreferenced Port would silently vanish at commit.
+	ops := append([]ovsdb.Operation{waitBridge(spec.Bridge)}, inserts...)
+	ops = append(ops, mutate...)
+	_, err = o.transact(ctx, ops...)
+	var timedOut *ovsdb.TimedOut
+	var violation *ovsdb.ConstraintViolation
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &timedOut) && timedOut.Operation() != nil && timedOut.Operation().Op == ovsdb.OperationWait:
+		return fmt.Errorf("ovsdb: add port %q: %w: %q", spec.Name, ErrNoBridge, spec.Bridge)
+	case errors.As(err, &violation) && strings.Contains(violation.Error(), "for index on column"):
+		return fmt.Errorf("ovsdb: add port %q to bridge %q: %w%s", spec.Name, spec.Bridge, ErrPortExists, o.whereIs(ctx, spec.Name))
+	default:
+		return fmt.Errorf("ovsdb: add port %q to bridge %q: %w", spec.Name, spec.Bridge, err)
+	}
+}
+
+// whereIs describes the existing port of that name, for an error message.
+func (o *OVS) whereIs(ctx context.Context, name string) string {
+	p, err := o.GetPort(ctx, name)
+	switch {
+	case err != nil || p == nil:
+		// The clash may be an Interface of another port (a bond).
+		return ""
+	case p.Bridge == "":
+		return fmt.Sprintf(" (type %q)", p.Type)
+	default:
+		return fmt.Sprintf(" (on bridge %q, type %q)", p.Bridge, p.Type)
+	}
+}
+
+func waitBridge(name string) ovsdb.Operation {
+	timeout := 0
+	return ovsdb.Operation{
+		Op:      ovsdb.OperationWait,
+		Table:   vswitch.BridgeTable,
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
+		Columns: []string{"name"},
+		Until:   string(ovsdb.WaitConditionEqual),
+		Rows:    []ovsdb.Row{{"name": name}},
+		Timeout: &timeout,
+	}
+}
+
+// DeletePort takes the port named off its bridge and deletes its Port and
+// Interface rows, in one transaction. A port that does not exist is no
+// error. bridge may be "" for whichever bridge holds the port; a port held
+// by a bridge other than the one named is left alone, with an error.
+func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
+	if name == "" {
+		return errors.New("ovsdb: delete port: no port name")
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+
+	ports, bridges, err := o.selectPorts(ctx, ovsdb.NewCondition("name", ovsdb.ConditionEqual, name))
+	if err != nil {
+		return fmt.Errorf("ovsdb: delete port %q: %w", name, err)
+	}
+	if len(ports) == 0 {
+		return nil
+	}
+	p := ports[0]
+	holder := bridges.holding(p.UUID)
+	if bridge != "" && holder != nil && holder.Name != bridge {
+		return fmt.Errorf("ovsdb: delete port %q: it is on bridge %q, not %q", name, holder.Name, bridge)
+	}
+
+	var ops []ovsdb.Operation
+	if holder != nil {
+		ops = append(ops, ovsdb.Operation{
+			Op:    ovsdb.OperationMutate,
+			Table: vswitch.BridgeTable,
+			Where: []ovsdb.Condition{uuidIs(holder.UUID)},
+			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete,
+				ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: p.UUID}}})},
+		})
+	}
+	ops = append(ops, ovsdb.Operation{
+		Op:    ovsdb.OperationDelete,
+		Table: vswitch.PortTable,
+		Where: []ovsdb.Condition{uuidIs(p.UUID)},
+	})
+	for _, u := range p.Interfaces {
+		ops = append(ops, ovsdb.Operation{
+			Op:    ovsdb.OperationDelete,
+			Table: vswitch.InterfaceTable,
+			Where: []ovsdb.Condition{uuidIs(u)},
+		})
+	}
+	// Rows are named by UUID: a port deleted meanwhile makes these delete
+	// nothing (no error), and one re-created meanwhile is not touched.
+	if _, err := o.transact(ctx, ops...); err != nil {
+		return fmt.Errorf("ovsdb: delete port %q: %w", name, err)
+	}
+	return nil
+}
+
+// PortInfo is what the database holds about one port and its interface.
+type PortInfo struct {
+	Name string
+	// Bridge holding the port; "" if none does.
+	Bridge      string
+	Tag         *int
+	ExternalIDs map[string]string
+
+	// Of the Interface: the one named like the port, else the first.
+	Type       string
+	Options    map[string]string
+	MTURequest *int
+	// Set by ovs-vswitchd once it has applied the port: OFPort (-1 when
+	// it failed), Error (why it failed), LinkState ("up" or "down").
+	OFPort    *int
+	Error     string
+	LinkState string
+
+	// Row UUIDs.
+	PortUUID      string
+	InterfaceUUID string
+}
+
+// GetPort returns the port of that name, or nil, nil if there is none.
+func (o *OVS) GetPort(ctx context.Context, name string) (*PortInfo, error) {
+	infos, err := o.queryPorts(ctx, ovsdb.NewCondition("name", ovsdb.ConditionEqual, name))
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb: get port %q: %w", name, err)
+	}
+	if len(infos) == 0 {
+		return nil, nil
+	}
+	return &infos[0], nil
+}
+
+// ListPorts returns the ports whose external_ids map key to value exactly,
+// sorted by name; for example all ports of one owner.
+func (o *OVS) ListPorts(ctx context.Context, externalIDKey, value string) ([]PortInfo, error) {
+	m, err := ovsdb.NewOvsMap(map[string]string{externalIDKey: value})
+	if err != nil {
+		return nil, err
+	}
+	infos, err := o.queryPorts(ctx, ovsdb.NewCondition("external_ids", ovsdb.ConditionIncludes, m))
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb: list ports with external_ids:%s=%q: %w", externalIDKey, value, err)
+	}
+	return infos, nil
+}
+
+var (
+	portColumns      = []string{"_uuid", "name", "interfaces", "tag", "external_ids"}
+	bridgeColumns    = []string{"_uuid", "name", "ports"}
+	interfaceColumns = []string{"_uuid", "name", "type", "options", "mtu_request", "ofport", "error", "link_state"}
+)
+
+type bridgeList []vswitch.Bridge
+
+func (bl bridgeList) holding(portUUID string) *vswitch.Bridge {
+	for i := range bl {
+		for _, p := range bl[i].Ports {
+			if p == portUUID {
+				return &bl[i]
+			}
+		}
+	}
+	return nil
+}
+
+// selectPorts reads, in one transaction, the ports matching cond and the
+// names and ports of all bridges (a handful of rows of three columns).
+func (o *OVS) selectPorts(ctx context.Context, cond ovsdb.Condition) ([]vswitch.Port, bridgeList, error) {
+	res, err := o.transact(ctx,
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: vswitch.PortTable, Where: []ovsdb.Condition{cond}, Columns: portColumns},
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: vswitch.BridgeTable, Columns: bridgeColumns},
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	ports := make([]vswitch.Port, len(res[0].Rows))
+	for i := range res[0].Rows {
+		if err := o.decode(&res[0].Rows[i], &ports[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	bridges := make(bridgeList, len(res[1].Rows))
+	for i := range res[1].Rows {
+		if err := o.decode(&res[1].Rows[i], &bridges[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ports, bridges, nil
+}
+
+// queryPorts reads the ports matching cond, their bridges, then their
+// interfaces: two transactions.
+func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	ports, bridges, err := o.selectPorts(ctx, cond)
+	if err != nil || len(ports) == 0 {
+		return nil, err
+	}
+
+	var ops []ovsdb.Operation
+	for _, p := range ports {
+		for _, u := range p.Interfaces {
+			ops = append(ops, ovsdb.Operation{
+				Op:      ovsdb.OperationSelect,
+				Table:   vswitch.InterfaceTable,
+				Where:   []ovsdb.Condition{uuidIs(u)},
+				Columns: interfaceColumns,
+			})
+		}
+	}
+	ifaces := map[string]*vswitch.Interface{}
+	if len(ops) > 0 {
+		res, err := o.transact(ctx, ops...)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res[:len(ops)] {
+			for i := range r.Rows {
+				var iface vswitch.Interface
+				if err := o.decode(&r.Rows[i], &iface); err != nil {
+					return nil, err
+				}
+				ifaces[iface.UUID] = &iface
+			}
+		}
+	}
+
+	infos := make([]PortInfo, 0, len(ports))
+	for _, p := range ports {
+		info := PortInfo{
+			Name:        p.Name,
+			Tag:         p.Tag,
+			ExternalIDs: p.ExternalIDs,
+			PortUUID:    p.UUID,
+		}
+		if b := bridges.holding(p.UUID); b != nil {
+			info.Bridge = b.Name
+		}
+		var iface *vswitch.Interface
+		for _, u := range p.Interfaces {
+			if i := ifaces[u]; i != nil && (iface == nil || i.Name == p.Name) {
+				iface = i
+			}
+		}
+		if iface != nil {
+			info.InterfaceUUID = iface.UUID
+			info.Type = iface.Type
+			info.Options = iface.Options
+			info.MTURequest = iface.MTURequest
+			info.OFPort = iface.Ofport
+			if iface.Error != nil {
+				info.Error = *iface.Error
+			}
+			if iface.LinkState != nil {
+				info.LinkState = *iface.LinkState
+			}
+		}
+		infos = append(infos, info)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	return infos, nil
+}
+
+func uuidIs(u string) ovsdb.Condition {
+	return ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: u})
+}
+
+// decode fills a model from a row that a select returned.
+func (o *OVS) decode(row *ovsdb.Row, m model.Model) error {
+	dbModel := o.c.Cache().DatabaseModel()
+	info, err := dbModel.NewModelInfo(m)
+	if err != nil {
+		return err
+	}
+	return dbModel.Mapper.GetRowData(row, info)
+}
+
+// transact runs ops as one transaction and turns any failed operation or
+// failed commit into an error (errors.As finds the *ovsdb.TimedOut,
+// *ovsdb.ConstraintViolation and so on). The results hold one element per
+// operation.
+func (o *OVS) transact(ctx context.Context, ops ...ovsdb.Operation) ([]ovsdb.OperationResult, error) {
+	res, err := o.c.Transact(ctx, ops...)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	opErrs, err := ovsdb.CheckOperationResults(res, ops)
+	if err != nil || len(opErrs) > 0 {
+		errs := make([]error, 0, len(opErrs)+1)
+		for _, e := range opErrs {
+			errs = append(errs, e)
+		}
+		if len(opErrs) == 0 {
+			// The commit itself failed (e.g. an index clash).
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return res[:len(ops)], nil
+}
