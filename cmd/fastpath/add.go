@@ -65,7 +65,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	if old, err := c.store.Load(key); err != nil {
 		return nil, err
 	} else if old != nil {
-		return nil, fmt.Errorf("attachment %s exists already, on VF %s: %w", key, old.PCI, errAttached)
+		return nil, fmt.Errorf("attachment %s exists already, on %s: %w", key, old.Device, errAttached)
 	}
 	if err := c.reclaimStale(s.DeviceID); err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	// 4. Record the original state durably, then claim the VF.
 	rec := &state.Record{
 		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
-		NetNS: c.args.Netns, Mode: mode, Config: c.args.StdinData, Args: c.args.Args,
+		NetNS: c.args.Netns, Mode: mode, Config: c.args.StdinData, Args: c.args.Args, Device: vf.PCI,
 		PCI: vf.PCI, PF: vf.PF, PFPCI: vf.PFPCI, VFIndex: vf.Index, Driver: vf.Driver,
 		DeviceInfoFile: s.DeviceInfoFile,
 	}
@@ -104,7 +104,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	if err := c.store.Save(rec); err != nil {
 		return nil, err
 	}
-	if err := c.store.Claim(vf.PCI, key); err != nil {
+	if err := c.store.Claim(rec.Device, key); err != nil {
 		return nil, errors.Join(err, c.store.Remove(key))
 	}
 	c.log.Info("recorded VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "mode", mode)
@@ -201,10 +201,10 @@ func vfMode(vf *sriov.VF) (string, error) {
 	return "", fmt.Errorf("VF %s (driver %q) shows no netdev in the host namespace: %w", vf.PCI, vf.Driver, errNoMode)
 }
 
-// reclaimStale frees a VF whose recorded owner's namespace is gone (a pod
-// whose DEL never came, a node that rebooted); a live owner is an error.
-func (c *call) reclaimStale(pci string) error {
-	owner, err := c.store.Owner(pci)
+// reclaimStale frees a device whose recorded owner's namespace is gone (a
+// pod whose DEL never came, a node that rebooted); a live owner is an error.
+func (c *call) reclaimStale(device string) error {
+	owner, err := c.store.Owner(device)
 	if err != nil || owner == "" {
 		return err
 	}
@@ -214,12 +214,12 @@ func (c *call) reclaimStale(pci string) error {
 	}
 	if rec == nil {
 		c.log.Warn("dropping a claim without a record", "owner", owner)
-		return c.store.Release(pci, owner)
+		return c.store.Release(device, owner)
 	}
 	if netnsAlive(rec.NetNS) {
-		return fmt.Errorf("VF %s belongs to container %s as %s in %s: %w", pci, rec.ContainerID, rec.IfName, rec.NetNS, errAttached)
+		return fmt.Errorf("%s belongs to container %s as %s in %s: %w", device, rec.ContainerID, rec.IfName, rec.NetNS, errAttached)
 	}
-	c.log.Warn("reclaiming VF from a dead namespace", "owner", owner, "netns", rec.NetNS)
+	c.log.Warn("reclaiming a device from a dead namespace", "owner", owner, "netns", rec.NetNS)
 	return c.release(rec, "")
 }
 

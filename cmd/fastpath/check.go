@@ -50,8 +50,8 @@ func (c *call) check() error {
 	if rec == nil {
 		return types.NewError(ErrNoRecord, fmt.Sprintf("no attachment record for %s", key), "")
 	}
-	if owner, err := c.store.Owner(rec.PCI); err != nil || owner != key {
-		return errors.Join(err, checkFailed("VF %s is held by %q, not by %s", rec.PCI, owner, key))
+	if owner, err := c.store.Owner(rec.Device); err != nil || owner != key {
+		return errors.Join(err, checkFailed("%s is held by %q, not by %s", rec.Device, owner, key))
 	}
 	iface, idx := findInterface(prev, c.args.IfName, c.args.Netns)
 	if iface == nil {

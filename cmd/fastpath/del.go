@@ -47,7 +47,7 @@ func (c *call) del() error {
 // releaseLocked releases rec under its device's lock, re-reading it first:
 // another DEL or GC may have released it while this call waited.
 func (c *call) releaseLocked(rec *state.Record, netnsPath string) error {
-	unlock, err := c.store.Lock(rec.PCI, lockWait)
+	unlock, err := c.store.Lock(rec.Device, lockWait)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		netnsPath = rec.NetNS
 	}
 	key := rec.Key()
-	owner, err := c.store.Owner(rec.PCI)
+	owner, err := c.store.Owner(rec.Device)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 	if owner == key {
 		errs = append(errs, c.restoreDevice(rec, netnsPath))
 	} else {
-		c.log.Info("VF no longer held by this attachment; leaving it", "owner", owner)
+		c.log.Info("device no longer held by this attachment; leaving it", "owner", owner)
 	}
 	if c.ipamType(rec) != "" {
 		errs = append(errs, c.ipamCall(rec).Del(c.ctx))
@@ -86,7 +86,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		// Keep the record: the runtime retries DEL, and GC finds it.
 		return err
 	}
-	if err := c.store.Release(rec.PCI, key); err != nil {
+	if err := c.store.Release(rec.Device, key); err != nil {
 		return err
 	}
 	return c.store.Remove(key)

@@ -48,6 +48,11 @@ type NetConf struct {
 	LogLevel  string  `json:"logLevel,omitempty"`
 	LogFile   string  `json:"logFile,omitempty"`
 
+	// Mode is "vhostuser" for a vhost-user socket; empty for a VF, whose
+	// bound driver decides between the kernel and the userspace mode.
+	Mode      string         `json:"mode,omitempty"`
+	VhostUser *VhostUserConf `json:"vhostuser,omitempty"`
+
 	// StateDir holds fastpath's attachment records and device locks.
 	StateDir string `json:"stateDir,omitempty"`
 	// SysfsRoot is where sysfs is read from; tests point it at a fake tree.
@@ -122,7 +127,12 @@ func Parse(stdin []byte) (*NetConf, error) {
 // wins over CNI_ARGS MAC=, which wins over the config's "mac".
 func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 	s := &Settings{DeviceID: c.Device()}
-	if s.DeviceID != "" && !pciAddrRe.MatchString(s.DeviceID) {
+	switch c.Mode {
+	case "", ModeVhostUser:
+	default:
+		return nil, invalid("mode", c.Mode, `want "vhostuser" or none`)
+	}
+	if c.Mode != ModeVhostUser && s.DeviceID != "" && !pciAddrRe.MatchString(s.DeviceID) {
 		return nil, invalid("deviceID", s.DeviceID, "want a PCI address like 0000:01:10.0")
 	}
 	if f := c.RuntimeConfig.DeviceInfoFile; f != "" {

@@ -29,13 +29,18 @@ type Record struct {
 	ContainerID string `json:"containerID"`
 	IfName      string `json:"ifname"`
 	NetNS       string `json:"netns"`
-	Mode        string `json:"mode"` // ModeKernel or ModeUserspace
+	Mode        string `json:"mode"` // ModeKernel, ModeUserspace or ModeVhostUser
+	// Device is what the attachment holds, locked and claimed by this name:
+	// the VF's PCI address, or the vhost-user port.
+	Device string `json:"device"`
 
-	PCI     string `json:"pci"`
+	PCI     string `json:"pci,omitempty"`
 	PF      string `json:"pf"`
 	PFPCI   string `json:"pfPCI"`
 	VFIndex int    `json:"vfIndex"`
 	Driver  string `json:"driver"`
+
+	Vhost *Vhost `json:"vhost,omitempty"`
 
 	// DeviceInfoFile is the device-info file ADD wrote, "" if none.
 	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
@@ -55,7 +60,22 @@ type Record struct {
 const (
 	ModeKernel    = "kernel"
 	ModeUserspace = "userspace"
+	ModeVhostUser = "vhostuser"
 )
+
+// Vhost is what a vhost-user attachment made: the OVS port (backend "ovs")
+// and the files in the pod's directory.
+type Vhost struct {
+	Backend string `json:"backend"`
+	OVSDB   string `json:"ovsdb,omitempty"`
+	Bridge  string `json:"bridge,omitempty"`
+	Port    string `json:"port,omitempty"`
+	Role    string `json:"role"`
+	PodDir  string `json:"podDir"`
+	Socket  string `json:"socket"`
+	JSON    string `json:"json"`
+	Vlan    int    `json:"vlan,omitempty"`
+}
 
 // Key names the attachment; CNI forbids ':' and '/' in all three parts.
 func (r *Record) Key() string { return Key(r.Network, r.ContainerID, r.IfName) }

@@ -1,0 +1,190 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+)
+
+// ModeVhostUser selects the vhost-user mode ("mode" in the config); without
+// it fastpath attaches the VF named by deviceID.
+const ModeVhostUser = "vhostuser"
+
+// Vhost-user backends and socket roles.
+const (
+	BackendOVS         = "ovs"
+	BackendProvisioned = "provisioned"
+	RoleServer         = "server" // the pod's app creates the socket
+	RoleClient         = "client" // the switch creates it; the app connects
+)
+
+// Defaults of the vhost-user mode.
+const (
+	DefaultOVSDB   = "unix:/var/run/openvswitch/db.sock"
+	DefaultPodsDir = "/var/run/fastpath/pods"
+)
+
+// maxSocketPath is sun_path's size less its terminating NUL.
+const maxSocketPath = 107
+
+// VhostUserConf is the "vhostuser" object of the config.
+type VhostUserConf struct {
+	Backend    string `json:"backend,omitempty"`
+	Bridge     string `json:"bridge,omitempty"`
+	OVSDB      string `json:"ovsdb,omitempty"`
+	SocketRole string `json:"socketRole,omitempty"`
+	Vlan       *int   `json:"vlan,omitempty"`
+	MTU        *int   `json:"mtu,omitempty"`
+	Queues     *int   `json:"queues,omitempty"`
+	// PodsDir is the base of the per-pod directories.
+	PodsDir string `json:"podsDir,omitempty"`
+	// DirMode and FileMode are octal strings; Group a numeric GID, so that
+	// a non-root app in that group can use the socket.
+	DirMode  string `json:"dirMode,omitempty"`
+	FileMode string `json:"fileMode,omitempty"`
+	Group    *int   `json:"group,omitempty"`
+}
+
+// Vhost is the validated vhost-user configuration of one attachment.
+type Vhost struct {
+	Backend  string
+	Bridge   string
+	OVSDB    string
+	Role     string
+	Vlan     int
+	MTU      int
+	Queues   int
+	PodDir   string // PodsDir/<pod UID>
+	Socket   string // PodDir/<ifname>.sock
+	JSON     string // PodDir/<ifname>.json
+	DirMode  os.FileMode
+	FileMode os.FileMode
+	GID      int // -1: leave the group alone
+	// Provisioned is the socket that the provisioned backend hands over.
+	Provisioned string
+}
+
+var bridgeRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+
+// ResolveVhost validates the vhost-user object for the attachment of
+// ifname to the pod podUID.
+func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
+	vc := c.VhostUser
+	if vc == nil {
+		return nil, invalid("vhostuser", "", `mode "vhostuser" needs a "vhostuser" object`)
+	}
+	v := &Vhost{Backend: vc.Backend, Bridge: vc.Bridge, OVSDB: vc.OVSDB, Role: vc.SocketRole, Queues: 1, GID: -1}
+	if v.Backend == "" {
+		v.Backend = BackendOVS
+	}
+	if v.OVSDB == "" {
+		v.OVSDB = DefaultOVSDB
+	}
+	if v.Role == "" {
+		v.Role = RoleServer
+	}
+	switch v.Backend {
+	case BackendOVS:
+		if !bridgeRe.MatchString(v.Bridge) {
+			return nil, invalid("vhostuser.bridge", v.Bridge, "want an OVS bridge name")
+		}
+	case BackendProvisioned:
+		p := c.deviceRaw()
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return nil, invalid("deviceID", p, "the provisioned backend wants the socket's (or its device-info file's) absolute path")
+		}
+		v.Provisioned = p
+	default:
+		return nil, invalid("vhostuser.backend", v.Backend, "want ovs or provisioned")
+	}
+	if v.Role != RoleServer && v.Role != RoleClient {
+		return nil, invalid("vhostuser.socketRole", v.Role, "want server or client")
+	}
+	if err := v.resolveNumbers(vc); err != nil {
+		return nil, err
+	}
+	if err := v.resolveFiles(vc, podUID, ifname); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// deviceRaw is the device as given, not lowered: for the provisioned
+// backend it is a path.
+func (c *NetConf) deviceRaw() string {
+	switch {
+	case c.RuntimeConfig.DeviceID != "":
+		return c.RuntimeConfig.DeviceID
+	case c.DeviceID != "":
+		return c.DeviceID
+	}
+	return c.PCIBusID
+}
+
+func (v *Vhost) resolveNumbers(vc *VhostUserConf) error {
+	if vc.Vlan != nil {
+		if *vc.Vlan < 0 || *vc.Vlan > 4094 {
+			return invalid("vhostuser.vlan", fmt.Sprint(*vc.Vlan), "want 0-4094")
+		}
+		v.Vlan = *vc.Vlan
+	}
+	if vc.MTU != nil {
+		if *vc.MTU < 68 || *vc.MTU > 9710 { // OVS-DPDK's largest MTU
+			return invalid("vhostuser.mtu", fmt.Sprint(*vc.MTU), "want 68-9710")
+		}
+		v.MTU = *vc.MTU
+	}
+	if vc.Queues != nil {
+		if *vc.Queues < 1 || *vc.Queues > 128 {
+			return invalid("vhostuser.queues", fmt.Sprint(*vc.Queues), "want 1-128")
+		}
+		v.Queues = *vc.Queues
+	}
+	if vc.Group != nil {
+		if *vc.Group < 0 {
+			return invalid("vhostuser.group", fmt.Sprint(*vc.Group), "want a GID, 0 or more")
+		}
+		v.GID = *vc.Group
+	}
+	return nil
+}
+
+func (v *Vhost) resolveFiles(vc *VhostUserConf, podUID, ifname string) error {
+	base := vc.PodsDir
+	if base == "" {
+		base = DefaultPodsDir
+	}
+	if !filepath.IsAbs(base) || filepath.Clean(base) != base {
+		return invalid("vhostuser.podsDir", base, "want a clean absolute path")
+	}
+	if !podUIDRe.MatchString(podUID) {
+		return invalid("pod UID", podUID, "cannot name a directory")
+	}
+	v.PodDir = filepath.Join(base, podUID)
+	v.Socket = filepath.Join(v.PodDir, ifname+".sock")
+	v.JSON = filepath.Join(v.PodDir, ifname+".json")
+	if len(v.Socket) > maxSocketPath {
+		return invalid("vhostuser.podsDir", base, fmt.Sprintf("socket path %s is %d bytes, more than the %d a unix socket takes", v.Socket, len(v.Socket), maxSocketPath))
+	}
+	var err error
+	if v.DirMode, err = fileMode("vhostuser.dirMode", vc.DirMode, 0o750); err != nil {
+		return err
+	}
+	if v.FileMode, err = fileMode("vhostuser.fileMode", vc.FileMode, 0o640); err != nil {
+		return err
+	}
+	return nil
+}
+
+func fileMode(field, s string, def os.FileMode) (os.FileMode, error) {
+	if s == "" {
+		return def, nil
+	}
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, invalid(field, s, "want an octal mode like 0750")
+	}
+	return os.FileMode(m), nil
+}
