@@ -39,6 +39,11 @@ func (c *call) add() (_ *current.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	infoFile := s.DeviceInfoFile
+	s.DeviceInfoFile = ownDeviceInfo(infoFile)
+	if c.conf.Mode == config.ModeVhostUser {
+		return c.addVhost(s, infoFile)
+	}
 	if s.DeviceID == "" {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig,
 			`missing deviceID: set "deviceID" (Multus does, from the device plugin), runtimeConfig.deviceID or "pciBusID"`, "")
@@ -49,7 +54,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 	defer closeNamespaces(ns)
 	if ns.PodH == nil {
-		return nil, types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is not a network namespace", c.args.Netns), "")
+		return nil, invalidNetNS(c.args.Netns)
 	}
 	if ns.Pod.Equal(ns.Host) {
 		return nil, types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is the host's own namespace", c.args.Netns), "")

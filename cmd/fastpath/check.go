@@ -57,23 +57,20 @@ func (c *call) check() error {
 	if iface == nil {
 		return checkFailed("prevResult lists no interface %s in %s", c.args.IfName, c.args.Netns)
 	}
-	if s.PFSideRequested() {
-		if err := checkPFSide(rec, s); err != nil {
-			return err
-		}
-	}
 	if rec.DeviceInfoFile != "" {
 		if _, err := devinfo.Read(rec.DeviceInfoFile); err != nil {
 			return checkFailed("%v", err)
 		}
 	}
-	if rec.Mode == state.ModeUserspace {
-		// Nothing of it is in the pod's namespace: the app owns the device
-		// through its driver, which must still be the one ADD found.
-		if d := c.sysfs.Driver(rec.PCI); d != rec.Driver {
-			return checkFailed("VF %s is bound to %q, want %q", rec.PCI, d, rec.Driver)
-		}
-	} else if err := c.checkKernelVF(rec, s.MTU, iface, idx, prev); err != nil {
+	switch rec.Mode {
+	case state.ModeVhostUser:
+		err = c.checkVhost(rec)
+	case state.ModeUserspace:
+		err = c.checkUserspaceVF(rec, s)
+	default:
+		err = c.checkKernelVF(rec, s, iface, idx, prev)
+	}
+	if err != nil {
 		return err
 	}
 	if t := c.ipamType(rec); t != "" {
@@ -82,9 +79,30 @@ func (c *call) check() error {
 	return nil
 }
 
-// checkKernelVF verifies the netdev in the pod and its addresses and routes.
-func (c *call) checkKernelVF(rec *state.Record, mtu int, iface *current.Interface, idx int, prev *current.Result) error {
-	if err := c.checkNetdev(rec, mtu, iface); err != nil {
+// checkUserspaceVF verifies the PF side and that the app's driver, which
+// owns the device, is still the one ADD found: nothing of the VF is in the
+// pod's namespace.
+func (c *call) checkUserspaceVF(rec *state.Record, s *config.Settings) error {
+	if s.PFSideRequested() {
+		if err := checkPFSide(rec, s); err != nil {
+			return err
+		}
+	}
+	if d := c.sysfs.Driver(rec.PCI); d != rec.Driver {
+		return checkFailed("VF %s is bound to %q, want %q", rec.PCI, d, rec.Driver)
+	}
+	return nil
+}
+
+// checkKernelVF verifies the PF side, the netdev in the pod, and its
+// addresses and routes.
+func (c *call) checkKernelVF(rec *state.Record, s *config.Settings, iface *current.Interface, idx int, prev *current.Result) error {
+	if s.PFSideRequested() {
+		if err := checkPFSide(rec, s); err != nil {
+			return err
+		}
+	}
+	if err := c.checkNetdev(rec, s.MTU, iface); err != nil {
 		return err
 	}
 	var ips []*current.IPConfig
@@ -175,7 +193,11 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if pci := s.DeviceID; pci != "" {
+	if c.conf.Mode == config.ModeVhostUser {
+		if err := c.statusVhost(); err != nil {
+			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
+		}
+	} else if pci := s.DeviceID; pci != "" {
 		if _, err := c.sysfs.LookupVF(pci); err != nil {
 			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 		}

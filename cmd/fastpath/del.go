@@ -73,10 +73,13 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		return err
 	}
 	var errs []error
-	if owner == key {
-		errs = append(errs, c.restoreDevice(rec, netnsPath))
-	} else {
+	switch {
+	case owner != key:
 		c.log.Info("device no longer held by this attachment; leaving it", "owner", owner)
+	case rec.Mode == state.ModeVhostUser:
+		errs = append(errs, c.releaseVhost(rec))
+	default:
+		errs = append(errs, c.restoreDevice(rec, netnsPath))
 	}
 	if c.ipamType(rec) != "" {
 		errs = append(errs, c.ipamCall(rec).Del(c.ctx))
@@ -252,6 +255,9 @@ func cmdGC(args *skel.CmdArgs) error {
 			errs = append(errs, fmt.Errorf("releasing %s: %w", key, err))
 		}
 	}
+	errs = append(errs, c.gcOrphanPorts(func(cid, ifname string) bool {
+		return slices.Contains(c.conf.ValidAttachments, types.GCAttachment{ContainerID: cid, IfName: ifname})
+	}))
 	if c.conf.IPAM.Type != "" {
 		errs = append(errs, ipam.GC(c.ctx, c.conf.IPAM.Type, args.StdinData))
 	}

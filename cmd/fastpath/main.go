@@ -167,6 +167,23 @@ func closeNamespaces(ns *sriov.Namespaces) {
 	ns.Host.Close()
 }
 
+func invalidNetNS(path string) error {
+	return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is not a network namespace", path), "")
+}
+
+// ownDeviceInfo is the device-info file that this ADD is to write and DEL to
+// remove: the runtime's, unless a file is there already, which then is the
+// NPWG implementation's copy of the device plugin's, theirs to keep.
+func ownDeviceInfo(path string) string {
+	if path == "" {
+		return ""
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return ""
+	}
+	return path
+}
+
 // netnsAlive tells whether path still names a network namespace.
 func netnsAlive(path string) bool {
 	h := openNetNS(path)

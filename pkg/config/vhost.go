@@ -92,8 +92,11 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 		}
 	case BackendProvisioned:
 		p := c.deviceRaw()
+		if p == "" && c.RuntimeConfig.DeviceInfoFile != "" {
+			break // the device plugin's device-info file names the socket
+		}
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
-			return nil, invalid("deviceID", p, "the provisioned backend wants the socket's (or its device-info file's) absolute path")
+			return nil, invalid("deviceID", p, "the provisioned backend wants the socket's (or its device-info file's) absolute path, or runtimeConfig.CNIDeviceInfoFile")
 		}
 		v.Provisioned = p
 	default:

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/devinfo"
+	"github.com/fastpath-cni/fastpath/pkg/dpdk"
+	"github.com/fastpath-cni/fastpath/pkg/handover"
+	"github.com/fastpath-cni/fastpath/pkg/state"
+)
+
+// External IDs that mark fastpath's OVS ports, so that DEL, CHECK and GC
+// (and an operator with ovs-vsctl) find who a port belongs to.
+const (
+	extNetwork   = "fastpath.network"
+	extContainer = "fastpath.container-id"
+	extIfName    = "fastpath.ifname"
+	extNetNS     = "fastpath.netns"
+	extPod       = "fastpath.pod"
+	extPodUID    = "fastpath.pod-uid"
+)
+
+// socketWait bounds the wait for ovs-vswitchd to create the socket of a
+// port whose socket it owns (socketRole "client").
+const socketWait = 5 * time.Second
+
+// addVhost gives the pod a vhost-user socket in its directory: an OVS port
+// made for it, or a socket provisioned by someone else. Same shape as the VF
+// ADD: validate, lock, record, then each step, with release as the undo.
+func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result, err error) {
+	podUID := c.cargs.PodUID
+	if podUID == "" {
+		podUID = c.args.ContainerID
+	}
+	v, err := c.conf.ResolveVhost(podUID, c.args.IfName)
+	if err != nil {
+		return nil, err
+	}
+	if v.Backend == config.BackendProvisioned && v.Provisioned == "" {
+		// Multus copied the device plugin's device-info file here.
+		v.Provisioned = infoFile
+	}
+	if !netnsAlive(c.args.Netns) {
+		return nil, invalidNetNS(c.args.Netns)
+	}
+	mac := s.MAC
+	if mac == nil {
+		mac = stableMAC(c.args.ContainerID, c.args.IfName)
+	}
+
+	// Own the port (or the provisioned socket) for the whole call.
+	device := vhostDevice(v, c.args.ContainerID, c.args.IfName)
+	unlock, err := c.store.Lock(device, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
+	if old, err := c.store.Load(key); err != nil {
+		return nil, err
+	} else if old != nil {
+		return nil, fmt.Errorf("attachment %s exists already, on %s: %w", key, old.Device, errAttached)
+	}
+	if err := c.reclaimStale(device); err != nil {
+		return nil, err
+	}
+
+	// Record, claim, then act.
+	rec := &state.Record{
+		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
+		NetNS: c.args.Netns, Mode: state.ModeVhostUser, Device: device,
+		Config: c.args.StdinData, Args: c.args.Args, DeviceInfoFile: s.DeviceInfoFile,
+		Vhost: &state.Vhost{
+			Backend: v.Backend, OVSDB: v.OVSDB, Bridge: v.Bridge, Role: v.Role, Vlan: v.Vlan,
+			PodDir: v.PodDir, Socket: v.Socket, JSON: v.JSON,
+		},
+	}
+	if v.Backend == config.BackendOVS {
+		rec.Vhost.Port = device
+	}
+	if err := c.store.Save(rec); err != nil {
+		return nil, err
+	}
+	if err := c.store.Claim(device, key); err != nil {
+		return nil, errors.Join(err, c.store.Remove(key))
+	}
+	defer func() {
+		if err != nil {
+			c.log.Warn("rolling back ADD", "error", err)
+			err = errors.Join(err, c.release(rec, c.args.Netns))
+		}
+	}()
+
+	dir := handover.Dir{Path: v.PodDir, DirMode: v.DirMode, FileMode: v.FileMode, GID: v.GID}
+	if _, err := dir.Create(); err != nil {
+		return nil, err
+	}
+	if v.Backend == config.BackendOVS {
+		err = c.addOVSPort(v, rec, podUID, dir)
+	} else {
+		err = c.linkProvisioned(v, rec, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	iface := &current.Interface{Name: c.args.IfName, Mac: mac.String(), Mtu: v.MTU, Sandbox: c.args.Netns}
+	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
+		iface.SocketPath = v.Socket
+	}
+	res := c.newResult(iface)
+	if c.conf.IPAM.Type != "" {
+		ipamRes, err := c.ipamCall(rec).Add(c.ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.IPs = append(res.IPs, reindex(ipamRes.IPs, len(res.Interfaces)-1)...)
+		res.Routes = append(res.Routes, ipamRes.Routes...)
+		if len(ipamRes.DNS.Nameservers) > 0 {
+			res.DNS = ipamRes.DNS
+		}
+	}
+	if err := dir.WriteInfo(v.JSON, appInfo(v, rec.Vhost.Role, mac, res)); err != nil {
+		return nil, err
+	}
+	if s.DeviceInfoFile != "" {
+		if err := devinfo.Write(s.DeviceInfoFile, devinfo.ForVhostUser(rec.Vhost.Role, v.Socket)); err != nil {
+			return nil, err
+		}
+	}
+	c.log.Info("handed over vhost-user socket", "socket", v.Socket, "role", rec.Vhost.Role, "port", rec.Vhost.Port)
+	return res, nil
+}
+
+// addOVSPort adds the pod's port to the bridge. With the app as server OVS
+// connects to the socket the app will create in the pod's directory; with
+// the app as client OVS creates the socket, which is then linked into it.
+func (c *call) addOVSPort(v *config.Vhost, rec *state.Record, podUID string, dir handover.Dir) error {
+	o, err := dpdk.Dial(c.ctx, v.OVSDB)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	spec := dpdk.PortSpec{
+		Bridge: v.Bridge, Name: rec.Vhost.Port, Type: dpdk.TypeVhostUserClient,
+		Options: map[string]string{dpdk.OptVhostServerPath: v.Socket},
+		ExternalIDs: map[string]string{
+			extNetwork: c.conf.Name, extContainer: c.args.ContainerID, extIfName: c.args.IfName,
+			extNetNS: c.args.Netns, extPodUID: podUID,
+		},
+	}
+	if c.cargs.PodName != "" {
+		spec.ExternalIDs[extPod] = c.cargs.PodNamespace + "/" + c.cargs.PodName
+	}
+	if v.Role == config.RoleClient {
+		spec.Type, spec.Options = dpdk.TypeVhostUser, nil
+	}
+	if v.Vlan != 0 {
+		spec.Tag = &v.Vlan
+	}
+	if v.MTU != 0 {
+		spec.MTURequest = &v.MTU
+	}
+	if err := o.AddPort(c.ctx, spec); err != nil {
+		return err
+	}
+	c.log.Info("added OVS port", "bridge", v.Bridge, "port", spec.Name, "type", spec.Type)
+	if v.Role == config.RoleClient {
+		src := filepath.Join(filepath.Dir(strings.TrimPrefix(v.OVSDB, "unix:")), rec.Vhost.Port)
+		if err := waitSocket(src, socketWait); err != nil {
+			return err
+		}
+		return dir.LinkSocket(src, v.Socket)
+	}
+	return nil
+}
+
+// linkProvisioned hands over a socket that exists already: deviceID names
+// it, or names the device plugin's device-info file that names it (and the
+// role). fastpath links it and never owns it.
+func (c *call) linkProvisioned(v *config.Vhost, rec *state.Record, dir handover.Dir) error {
+	src := v.Provisioned
+	if strings.HasSuffix(src, ".json") {
+		info, err := devinfo.Read(src)
+		if err != nil {
+			return err
+		}
+		if info.Type != "vhost-user" || info.VhostUser == nil {
+			return fmt.Errorf("device info %s describes a %q device, not vhost-user: %w", src, info.Type, errNoMode)
+		}
+		src, rec.Vhost.Role = info.VhostUser.Path, info.VhostUser.Mode
+		if err := c.store.Save(rec); err != nil {
+			return err
+		}
+	}
+	return dir.LinkSocket(src, v.Socket)
+}
+
+// releaseVhost undoes a vhost-user attachment's host side: the OVS port, the
+// socket (the app's, or the link fastpath made) and the JSON file, and the
+// pod's directory once empty.
+func (c *call) releaseVhost(rec *state.Record) error {
+	var errs []error
+	if vh := rec.Vhost; vh.Backend == config.BackendOVS {
+		errs = append(errs, deleteOVSPort(c.ctx, vh.OVSDB, vh.Bridge, vh.Port))
+	}
+	errs = append(errs, handover.Remove(rec.Vhost.Socket, rec.Vhost.JSON))
+	errs = append(errs, handover.RemoveDirIfEmpty(rec.Vhost.PodDir))
+	return errors.Join(errs...)
+}
+
+func deleteOVSPort(ctx context.Context, ovsdb, bridge, port string) error {
+	o, err := dpdk.Dial(ctx, ovsdb)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	return o.DeletePort(ctx, bridge, port)
+}
+
+// checkVhost verifies the port and the files that ADD made.
+func (c *call) checkVhost(rec *state.Record) error {
+	vh := rec.Vhost
+	if vh.Backend == config.BackendOVS {
+		if err := c.checkOVSPort(vh); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(vh.JSON); err != nil {
+		return checkFailed("app file: %v", err)
+	}
+	// The app creates a server socket itself, maybe not yet: its directory
+	// is what must be there. Otherwise fastpath's link must be.
+	want := vh.Socket
+	if vh.Role == config.RoleServer && vh.Backend == config.BackendOVS {
+		want = vh.PodDir
+	}
+	if _, err := os.Stat(want); err != nil {
+		return checkFailed("vhost-user handover: %v", err)
+	}
+	return nil
+}
+
+func (c *call) checkOVSPort(vh *state.Vhost) error {
+	o, err := dpdk.Dial(c.ctx, vh.OVSDB)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	p, err := o.GetPort(c.ctx, vh.Port)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return checkFailed("OVS port %s is gone", vh.Port)
+	}
+	var bad []string
+	wantType, wantPath := dpdk.TypeVhostUserClient, vh.Socket
+	if vh.Role == config.RoleClient {
+		wantType, wantPath = dpdk.TypeVhostUser, ""
+	}
+	if p.Bridge != vh.Bridge {
+		bad = append(bad, fmt.Sprintf("on bridge %q, want %q", p.Bridge, vh.Bridge))
+	}
+	if p.Type != wantType {
+		bad = append(bad, fmt.Sprintf("type %q, want %q", p.Type, wantType))
+	}
+	if p.Options[dpdk.OptVhostServerPath] != wantPath {
+		bad = append(bad, fmt.Sprintf("vhost-server-path %q, want %q", p.Options[dpdk.OptVhostServerPath], wantPath))
+	}
+	tag := 0
+	if p.Tag != nil {
+		tag = *p.Tag
+	}
+	if tag != vh.Vlan {
+		bad = append(bad, fmt.Sprintf("tag %d, want %d", tag, vh.Vlan))
+	}
+	if len(bad) > 0 {
+		return checkFailed("OVS port %s: %s", vh.Port, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// statusVhost: OVSDB answers and the bridge exists.
+func (c *call) statusVhost() error {
+	vc := c.conf.VhostUser
+	if vc == nil || vc.Backend == config.BackendProvisioned {
+		return nil
+	}
+	endpoint := vc.OVSDB
+	if endpoint == "" {
+		endpoint = config.DefaultOVSDB
+	}
+	o, err := dpdk.Dial(c.ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	ok, err := o.BridgeExists(c.ctx, vc.Bridge)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("OVS bridge %q does not exist", vc.Bridge)
+	}
+	return nil
+}
+
+// gcOrphanPorts deletes this network's OVS ports that no record and no
+// valid attachment accounts for (a crash between the port and the record
+// cannot happen, as the record comes first; an operator deleting the state
+// directory can).
+func (c *call) gcOrphanPorts(valid func(containerID, ifname string) bool) error {
+	vc := c.conf.VhostUser
+	if c.conf.Mode != config.ModeVhostUser || vc == nil || vc.Backend == config.BackendProvisioned {
+		return nil
+	}
+	endpoint := vc.OVSDB
+	if endpoint == "" {
+		endpoint = config.DefaultOVSDB
+	}
+	o, err := dpdk.Dial(c.ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	ports, err := o.ListPorts(c.ctx, extNetwork, c.conf.Name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range ports {
+		cid, ifname := p.ExternalIDs[extContainer], p.ExternalIDs[extIfName]
+		if valid(cid, ifname) {
+			continue
+		}
+		if rec, err := c.store.Load(state.Key(c.conf.Name, cid, ifname)); err == nil && rec != nil {
+			continue // released through its record, or kept for a retry
+		}
+		c.log.Info("GC deleting orphan OVS port", "port", p.Name, "container", cid)
+		errs = append(errs, o.DeletePort(c.ctx, p.Bridge, p.Name))
+	}
+	return errors.Join(errs...)
+}
+
+// vhostDevice names what the attachment holds: its OVS port (named from the
+// attachment, short enough for any OVS), or the provisioned socket.
+func vhostDevice(v *config.Vhost, containerID, ifname string) string {
+	if v.Backend == config.BackendOVS {
+		sum := sha256.Sum256([]byte(containerID + "/" + ifname))
+		return "vhu" + hex.EncodeToString(sum[:5])
+	}
+	sum := sha256.Sum256([]byte(v.Provisioned))
+	return "vhp" + hex.EncodeToString(sum[:8])
+}
+
+// stableMAC is a locally administered unicast MAC derived from the
+// attachment, so that a retried ADD hands the app the same address.
+func stableMAC(containerID, ifname string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("mac/" + containerID + "/" + ifname))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac
+}
+
+func appInfo(v *config.Vhost, role string, mac net.HardwareAddr, res *current.Result) *handover.AppInfo {
+	info := &handover.AppInfo{
+		Socket: filepath.Base(v.Socket), Role: role, MAC: mac.String(),
+		MTU: v.MTU, VLAN: v.Vlan, Queues: v.Queues,
+	}
+	for _, ipc := range res.IPs {
+		info.IPs = append(info.IPs, ipc.Address.String())
+		if ipc.Gateway != nil {
+			info.Gateways = append(info.Gateways, ipc.Gateway.String())
+		}
+	}
+	for _, r := range res.Routes {
+		rt := handover.Route{Dst: r.Dst.String()}
+		if r.GW != nil {
+			rt.GW = r.GW.String()
+		}
+		info.Routes = append(info.Routes, rt)
+	}
+	return info
+}
+
+// waitSocket waits, bounded, for ovs-vswitchd to create a socket.
+func waitSocket(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeSocket != 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ovs-vswitchd made no socket %s within %s", path, timeout)
+		}
+		time.Sleep(pause)
+	}
+}
