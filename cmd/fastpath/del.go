@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -170,11 +171,9 @@ func restorePF(ns *sriov.Namespaces, rec *state.Record) error {
 // pod under ifname is brought back to the host, since nothing else will.
 func (c *call) delWithoutRecord() error {
 	var errs []error
-	if pci := c.conf.Device(); pci != "" && netnsAlive(c.args.Netns) {
-		errs = append(errs, c.evictUnrecorded(pci))
-	}
-	if s, err := c.conf.Resolve(c.cargs); err == nil {
-		errs = append(errs, devinfo.Remove(s.DeviceInfoFile))
+	s, err := c.conf.Resolve(c.cargs)
+	if err == nil && c.conf.Mode != config.ModeVhostUser && s.DeviceID != "" && netnsAlive(c.args.Netns) {
+		errs = append(errs, c.evictUnrecorded(s.DeviceID))
 	}
 	if c.conf.IPAM.Type != "" {
 		call := ipam.Call{Type: c.conf.IPAM.Type, Config: c.args.StdinData, ContainerID: c.args.ContainerID,

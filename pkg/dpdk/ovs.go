@@ -97,7 +97,7 @@ func Dial(ctx context.Context, endpoint string) (*OVS, error) {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		return nil, fmt.Errorf("ovsdb: cannot connect to %s: %w", ep, err)
+		return nil, fmt.Errorf("ovsdb: %w", err)
 	}
 	return &OVS{c: c, endpoint: ep}, nil
 }
@@ -305,18 +305,38 @@ func (o *OVS) AddPort(ctx context.Context, spec PortSpec) error {
 	}
 }
 
-// whereIs describes the existing port of that name, for an error message.
+// whereIs describes the existing port or interface of that name, for an
+// error message; "" if it cannot tell.
 func (o *OVS) whereIs(ctx context.Context, name string) string {
 	p, err := o.GetPort(ctx, name)
 	switch {
-	case err != nil || p == nil:
-		// The clash may be an Interface of another port (a bond).
+	case err != nil:
 		return ""
-	case p.Bridge == "":
-		return fmt.Sprintf(" (type %q)", p.Type)
-	default:
+	case p != nil && p.Bridge != "":
 		return fmt.Sprintf(" (on bridge %q, type %q)", p.Bridge, p.Type)
+	case p != nil:
+		return fmt.Sprintf(" (type %q)", p.Type)
 	}
+	// No such port: the clash is an interface of another port (a bond).
+	res, err := o.transact(ctx, ovsdb.Operation{
+		Op:      ovsdb.OperationSelect,
+		Table:   vswitch.InterfaceTable,
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
+		Columns: []string{"_uuid"},
+	})
+	if err != nil || len(res[0].Rows) == 0 {
+		return ""
+	}
+	u, _ := res[0].Rows[0]["_uuid"].(ovsdb.UUID)
+	set := ovsdb.OvsSet{GoSet: []interface{}{u}}
+	ports, bridges, err := o.selectPorts(ctx, ovsdb.NewCondition("interfaces", ovsdb.ConditionIncludes, set))
+	if err != nil || len(ports) == 0 {
+		return " (an interface of that name exists)"
+	}
+	if b := bridges.holding(ports[0].UUID); b != nil {
+		return fmt.Sprintf(" (an interface of port %q on bridge %q)", ports[0].Name, b.Name)
+	}
+	return fmt.Sprintf(" (an interface of port %q)", ports[0].Name)
 }
 
 func waitBridge(name string) ovsdb.Operation {
@@ -557,14 +577,21 @@ func uuidIs(u string) ovsdb.Condition {
 	return ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: u})
 }
 
-// decode fills a model from a row that a select returned.
+// decode fills a model from a row that a select returned. libovsdb's
+// mapper fills only the schema's columns, and _uuid is not one of them.
 func (o *OVS) decode(row *ovsdb.Row, m model.Model) error {
 	dbModel := o.c.Cache().DatabaseModel()
 	info, err := dbModel.NewModelInfo(m)
 	if err != nil {
 		return err
 	}
-	return dbModel.Mapper.GetRowData(row, info)
+	if err := dbModel.Mapper.GetRowData(row, info); err != nil {
+		return err
+	}
+	if u, ok := (*row)["_uuid"].(ovsdb.UUID); ok {
+		return info.SetField("_uuid", u.GoUUID)
+	}
+	return errors.New("row without _uuid")
 }
 
 // transact runs ops as one transaction and turns any failed operation or

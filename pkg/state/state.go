@@ -144,6 +144,16 @@ func (s Store) List(network string) ([]string, error) {
 	return keys, nil
 }
 
+// ErrBadName is a device or attachment name that cannot name a file.
+var ErrBadName = errors.New("name cannot name a state file")
+
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("%q: %w", name, ErrBadName)
+	}
+	return nil
+}
+
 func (s Store) claimPath(device string) string {
 	return filepath.Join(s.Dir, "devices", device)
 }
@@ -151,6 +161,9 @@ func (s Store) claimPath(device string) string {
 // Claim makes key the owner of device. A symlink is created atomically or not
 // at all, so two claims can never both win.
 func (s Store) Claim(device, key string) error {
+	if err := checkName(device); err != nil {
+		return err
+	}
 	p := s.claimPath(device)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("creating claims directory: %w", err)
@@ -192,6 +205,9 @@ func (s Store) Release(device, key string) error {
 // Lock takes the per-device lock, waiting at most wait. The lock is an flock,
 // so a killed process never leaves it held.
 func (s Store) Lock(device string, wait time.Duration) (unlock func(), err error) {
+	if err := checkName(device); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(s.Dir, "locks")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating lock directory: %w", err)

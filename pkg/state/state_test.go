@@ -600,3 +600,20 @@ func TestLockFreedByKill(t *testing.T) {
 	}
 	unlock()
 }
+
+// Device names come from configs: one that could walk out of the state
+// directory is refused before any file is made.
+func TestBadDeviceNames(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	for _, name := range []string{"", ".", "..", "../etc/x", "a/b", "a\x00b"} {
+		if _, err := s.Lock(name, 0); !errors.Is(err, ErrBadName) {
+			t.Errorf("Lock(%q) = %v, want ErrBadName", name, err)
+		}
+		if err := s.Claim(name, "net/c:i"); !errors.Is(err, ErrBadName) {
+			t.Errorf("Claim(%q) = %v, want ErrBadName", name, err)
+		}
+	}
+	if ents, _ := os.ReadDir(s.Dir); len(ents) != 0 {
+		t.Errorf("files made: %v", ents)
+	}
+}

@@ -1,0 +1,161 @@
+package dpdk
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/ovn-org/libovsdb/client"
+	"github.com/ovn-org/libovsdb/model"
+
+	"github.com/fastpath-cni/fastpath/pkg/dpdk/vswitch"
+)
+
+// BenchmarkAddDeletePort is the OVSDB cost of one CNI ADD and one DEL:
+// dial + AddPort + close, then dial + DeletePort + close. The
+// sub-benchmarks split it, and ovs-vsctl shows what running the CLI (one
+// fork+exec per call) would cost instead.
+func BenchmarkAddDeletePort(b *testing.B) {
+	s := startOVSDB(b)
+	ctx := context.Background()
+	spec := vhostSpec("br0", "vhu-bench")
+
+	dialDo := func(b *testing.B, f func(*OVS) error) {
+		o, err := Dial(ctx, s.endpoint)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer o.Close()
+		if err := f(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	add := func(o *OVS) error { return o.AddPort(ctx, spec) }
+	del := func(o *OVS) error { return o.DeletePort(ctx, "br0", spec.Name) }
+
+	b.Run("add+delete", func(b *testing.B) {
+		for b.Loop() {
+			dialDo(b, add)
+			dialDo(b, del)
+		}
+	})
+	b.Run("dial+close", func(b *testing.B) {
+		for b.Loop() {
+			dialDo(b, func(*OVS) error { return nil })
+		}
+	})
+	b.Run("dial+add+close", func(b *testing.B) {
+		for b.Loop() {
+			dialDo(b, add)
+			b.StopTimer()
+			dialDo(b, del)
+			b.StartTimer()
+		}
+	})
+	b.Run("dial+delete+close", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			dialDo(b, add)
+			b.StartTimer()
+			dialDo(b, del)
+		}
+	})
+	b.Run("one-conn/add+delete", func(b *testing.B) {
+		o, err := Dial(ctx, s.endpoint)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer o.Close()
+		for b.Loop() {
+			if err := add(o); err != nil {
+				b.Fatal(err)
+			}
+			if err := del(o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ovs-vsctl/add+delete", func(b *testing.B) {
+		for b.Loop() {
+			s.vsctl(b, "add-port", "br0", spec.Name, "tag=100",
+				"external_ids:fastpath.owner=fastpath", "--",
+				"set", "Interface", spec.Name, "type=dpdkvhostuserclient",
+				"options:vhost-server-path="+spec.Options[OptVhostServerPath])
+			s.vsctl(b, "del-port", "br0", spec.Name)
+		}
+	})
+}
+
+// BenchmarkConnect compares ways to start a session on a database with a
+// few ports or many: Dial (3 tables' models, no monitor), the same with the
+// full 19-table model, and a client that monitors Bridge, Port and
+// Interface before doing anything, as libovsdb's examples do.
+func BenchmarkConnect(b *testing.B) {
+	s := startOVSDB(b)
+	ctx := context.Background()
+	discard := logr.Discard()
+	full, err := vswitch.FullDatabaseModel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	three, err := clientDBModel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := func(b *testing.B, m model.ClientDBModel, monitor bool) {
+		c, err := client.NewOVSDBClient(m, client.WithEndpoint(s.endpoint), client.WithLogger(&discard))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Connect(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if monitor {
+			if _, err := c.MonitorAll(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+
+	o, err := Dial(ctx, s.endpoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	have := 0
+	for _, ports := range []int{0, 250} {
+		for ; have < ports; have++ {
+			if err := o.AddPort(ctx, vhostSpec("br0", fmt.Sprintf("vhu%03d", have))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("ports=%d/Dial", ports), func(b *testing.B) {
+			for b.Loop() {
+				o, err := Dial(ctx, s.endpoint)
+				if err != nil {
+					b.Fatal(err)
+				}
+				o.Close()
+			}
+		})
+		b.Run(fmt.Sprintf("ports=%d/full-model", ports), func(b *testing.B) {
+			for b.Loop() {
+				raw(b, full, false)
+			}
+		})
+		b.Run(fmt.Sprintf("ports=%d/monitor-3-tables", ports), func(b *testing.B) {
+			for b.Loop() {
+				raw(b, three, true)
+			}
+		})
+		b.Run(fmt.Sprintf("ports=%d/GetPort", ports), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := o.GetPort(ctx, "vhu000"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
