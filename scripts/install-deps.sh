@@ -125,7 +125,14 @@ no_service_starts() {
   printf '#!/bin/sh\n%s\nexit 101\n' "$POLICY_MARK" >"$POLICY"
   chmod 755 "$POLICY"
 }
-ovs_running() { pgrep -x ovsdb-server >/dev/null || pgrep -x ovs-vswitchd >/dev/null; }
+# The distribution's daemons (pidfiles in /run/openvswitch), not the tests' private ones.
+ovs_running() {
+  local f
+  for f in /run/openvswitch/ovsdb-server.pid /run/openvswitch/ovs-vswitchd.pid; do
+    [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && return 0
+  done
+  return 1
+}
 
 dpdk_pkgs=(openvswitch-switch-dpdk dpdk-dev)
 dpdk_missing=0
