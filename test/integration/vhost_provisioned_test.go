@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -56,7 +57,7 @@ func TestVhostProvisioned(t *testing.T) {
 	src := filepath.Join(n.Dir, "switch", "vhost0.sock")
 	listen(t, src)
 	info := filepath.Join(n.Dir, "devinfo", "net1.json")
-	l := vhostConf(n, map[string]any{"backend": "provisioned", "vlan": 30, "mtu": 9000, "queues": 2},
+	l := vhostConf(n, map[string]any{"backend": "provisioned", "vlan": 30, "mtu": 9000, "queues": 2, "group": 4321},
 		map[string]any{"deviceID": src, "mac": "02:00:00:88:00:01", "runtimeConfig": map[string]any{"CNIDeviceInfoFile": info}})
 	pod := cnitest.Pod(t)
 	r := &libcni.RuntimeConf{ContainerID: "c1", NetNS: pod.Path(), IfName: "net1",
@@ -85,8 +86,9 @@ func TestVhostProvisioned(t *testing.T) {
 		t.Errorf("app info = %+v", app)
 	}
 	for path, want := range map[string]os.FileMode{podDir: 0o750, filepath.Join(podDir, "net1.json"): 0o640} {
-		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
-			t.Errorf("%s mode %v (%v), want %v", path, st.Mode().Perm(), err, want)
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != want || st.Sys().(*syscall.Stat_t).Gid != 4321 {
+			t.Errorf("%s mode %v group %d (%v), want %v group 4321", path, st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Gid, err, want)
 		}
 	}
 	di, err := devinfo.Read(info)
