@@ -328,13 +328,12 @@ func (o *OVS) whereIs(ctx context.Context, name string) string {
 		return ""
 	}
 	u, _ := res[0].Rows[0]["_uuid"].(ovsdb.UUID)
-	set := ovsdb.OvsSet{GoSet: []interface{}{u}}
-	ports, bridges, err := o.selectPorts(ctx, ovsdb.NewCondition("interfaces", ovsdb.ConditionIncludes, set))
+	ports, err := o.selectPortRows(ctx, ovsdb.NewCondition("interfaces", ovsdb.ConditionIncludes, uuidSet(u.GoUUID)))
 	if err != nil || len(ports) == 0 {
 		return " (an interface of that name exists)"
 	}
-	if b := bridges.holding(ports[0].UUID); b != nil {
-		return fmt.Sprintf(" (an interface of port %q on bridge %q)", ports[0].Name, b.Name)
+	if b, err := o.bridgeOf(ctx, ports[0].UUID); err == nil && b != "" {
+		return fmt.Sprintf(" (an interface of port %q on bridge %q)", ports[0].Name, b)
 	}
 	return fmt.Sprintf(" (an interface of port %q)", ports[0].Name)
 }
@@ -363,7 +362,7 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 
-	ports, bridges, err := o.selectPorts(ctx, ovsdb.NewCondition("name", ovsdb.ConditionEqual, name))
+	ports, err := o.selectPortRows(ctx, ovsdb.NewCondition("name", ovsdb.ConditionEqual, name))
 	if err != nil {
 		return fmt.Errorf("ovsdb: delete port %q: %w", name, err)
 	}
@@ -371,26 +370,36 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 		return nil
 	}
 	p := ports[0]
-	holder := bridges.holding(p.UUID)
-	if bridge != "" && holder != nil && holder.Name != bridge {
-		return fmt.Errorf("ovsdb: delete port %q: it is on bridge %q, not %q", name, holder.Name, bridge)
-	}
+	holds := ovsdb.NewCondition("ports", ovsdb.ConditionIncludes, uuidSet(p.UUID))
 
+	// Rows are named by UUID: a port deleted meanwhile makes these delete
+	// nothing (no error), and one re-created meanwhile is not touched.
 	var ops []ovsdb.Operation
-	if holder != nil {
+	if bridge != "" {
+		// Fails the transaction unless that bridge holds the port.
+		timeout := 0
 		ops = append(ops, ovsdb.Operation{
-			Op:    ovsdb.OperationMutate,
-			Table: vswitch.BridgeTable,
-			Where: []ovsdb.Condition{uuidIs(holder.UUID)},
-			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete,
-				ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: p.UUID}}})},
+			Op:      ovsdb.OperationWait,
+			Table:   vswitch.BridgeTable,
+			Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, bridge), holds},
+			Columns: []string{"name"},
+			Until:   string(ovsdb.WaitConditionEqual),
+			Rows:    []ovsdb.Row{{"name": bridge}},
+			Timeout: &timeout,
 		})
 	}
-	ops = append(ops, ovsdb.Operation{
-		Op:    ovsdb.OperationDelete,
-		Table: vswitch.PortTable,
-		Where: []ovsdb.Condition{uuidIs(p.UUID)},
-	})
+	ops = append(ops,
+		ovsdb.Operation{
+			Op:        ovsdb.OperationMutate,
+			Table:     vswitch.BridgeTable,
+			Where:     []ovsdb.Condition{holds},
+			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete, uuidSet(p.UUID))},
+		},
+		ovsdb.Operation{
+			Op:    ovsdb.OperationDelete,
+			Table: vswitch.PortTable,
+			Where: []ovsdb.Condition{uuidIs(p.UUID)},
+		})
 	for _, u := range p.Interfaces {
 		ops = append(ops, ovsdb.Operation{
 			Op:    ovsdb.OperationDelete,
@@ -398,9 +407,24 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 			Where: []ovsdb.Condition{uuidIs(u)},
 		})
 	}
-	// Rows are named by UUID: a port deleted meanwhile makes these delete
-	// nothing (no error), and one re-created meanwhile is not touched.
-	if _, err := o.transact(ctx, ops...); err != nil {
+	_, err = o.transact(ctx, ops...)
+	var timedOut *ovsdb.TimedOut
+	if errors.As(err, &timedOut) && timedOut.Operation() != nil && timedOut.Operation().Op == ovsdb.OperationWait {
+		// Not on that bridge: on another one, or gone meanwhile.
+		holder, herr := o.bridgeOf(ctx, p.UUID)
+		switch {
+		case herr != nil:
+			return fmt.Errorf("ovsdb: delete port %q: not on bridge %q: %w", name, bridge, herr)
+		case holder == "":
+			if again, gerr := o.selectPortRows(ctx, uuidIs(p.UUID)); gerr == nil && len(again) == 0 {
+				return nil
+			}
+			return fmt.Errorf("ovsdb: delete port %q: it is on no bridge, not on %q", name, bridge)
+		default:
+			return fmt.Errorf("ovsdb: delete port %q: it is on bridge %q, not %q", name, holder, bridge)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("ovsdb: delete port %q: %w", name, err)
 	}
 	return nil
@@ -457,60 +481,68 @@ func (o *OVS) ListPorts(ctx context.Context, externalIDKey, value string) ([]Por
 
 var (
 	portColumns      = []string{"_uuid", "name", "interfaces", "tag", "external_ids"}
-	bridgeColumns    = []string{"_uuid", "name", "ports"}
 	interfaceColumns = []string{"_uuid", "name", "type", "options", "mtu_request", "ofport", "error", "link_state"}
 )
 
-type bridgeList []vswitch.Bridge
-
-func (bl bridgeList) holding(portUUID string) *vswitch.Bridge {
-	for i := range bl {
-		for _, p := range bl[i].Ports {
-			if p == portUUID {
-				return &bl[i]
-			}
-		}
-	}
-	return nil
-}
-
-// selectPorts reads, in one transaction, the ports matching cond and the
-// names and ports of all bridges (a handful of rows of three columns).
-func (o *OVS) selectPorts(ctx context.Context, cond ovsdb.Condition) ([]vswitch.Port, bridgeList, error) {
-	res, err := o.transact(ctx,
-		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: vswitch.PortTable, Where: []ovsdb.Condition{cond}, Columns: portColumns},
-		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: vswitch.BridgeTable, Columns: bridgeColumns},
-	)
+// selectPortRows reads the ports matching cond.
+func (o *OVS) selectPortRows(ctx context.Context, cond ovsdb.Condition) ([]vswitch.Port, error) {
+	res, err := o.transact(ctx, ovsdb.Operation{
+		Op: ovsdb.OperationSelect, Table: vswitch.PortTable, Where: []ovsdb.Condition{cond}, Columns: portColumns,
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ports := make([]vswitch.Port, len(res[0].Rows))
 	for i := range res[0].Rows {
 		if err := o.decode(&res[0].Rows[i], &ports[i]); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	bridges := make(bridgeList, len(res[1].Rows))
-	for i := range res[1].Rows {
-		if err := o.decode(&res[1].Rows[i], &bridges[i]); err != nil {
-			return nil, nil, err
-		}
-	}
-	return ports, bridges, nil
+	return ports, nil
 }
 
-// queryPorts reads the ports matching cond, their bridges, then their
-// interfaces: two transactions.
+// selectBridgeOf is the select of the name of the bridge holding a port.
+// (Selecting the bridges' ports columns instead costs milliseconds once a
+// bridge has a few hundred ports: libovsdb decodes sets slowly.)
+func selectBridgeOf(portUUID string) ovsdb.Operation {
+	return ovsdb.Operation{
+		Op:      ovsdb.OperationSelect,
+		Table:   vswitch.BridgeTable,
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("ports", ovsdb.ConditionIncludes, uuidSet(portUUID))},
+		Columns: []string{"name"},
+	}
+}
+
+// bridgeOf returns the name of the bridge holding a port, "" if none.
+func (o *OVS) bridgeOf(ctx context.Context, portUUID string) (string, error) {
+	res, err := o.transact(ctx, selectBridgeOf(portUUID))
+	if err != nil {
+		return "", err
+	}
+	return rowName(res[0]), nil
+}
+
+func rowName(r ovsdb.OperationResult) string {
+	if len(r.Rows) == 0 {
+		return ""
+	}
+	name, _ := r.Rows[0]["name"].(string)
+	return name
+}
+
+// queryPorts reads the ports matching cond, then, in a second transaction,
+// their bridges' names and their interfaces.
 func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	ports, bridges, err := o.selectPorts(ctx, cond)
+	ports, err := o.selectPortRows(ctx, cond)
 	if err != nil || len(ports) == 0 {
 		return nil, err
 	}
 
 	var ops []ovsdb.Operation
 	for _, p := range ports {
+		ops = append(ops, selectBridgeOf(p.UUID))
 		for _, u := range p.Interfaces {
 			ops = append(ops, ovsdb.Operation{
 				Op:      ovsdb.OperationSelect,
@@ -520,38 +552,34 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 			})
 		}
 	}
-	ifaces := map[string]*vswitch.Interface{}
-	if len(ops) > 0 {
-		res, err := o.transact(ctx, ops...)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range res[:len(ops)] {
-			for i := range r.Rows {
-				var iface vswitch.Interface
-				if err := o.decode(&r.Rows[i], &iface); err != nil {
-					return nil, err
-				}
-				ifaces[iface.UUID] = &iface
-			}
-		}
+	res, err := o.transact(ctx, ops...)
+	if err != nil {
+		return nil, err
 	}
 
 	infos := make([]PortInfo, 0, len(ports))
 	for _, p := range ports {
 		info := PortInfo{
 			Name:        p.Name,
+			Bridge:      rowName(res[0]),
 			Tag:         p.Tag,
 			ExternalIDs: p.ExternalIDs,
 			PortUUID:    p.UUID,
 		}
-		if b := bridges.holding(p.UUID); b != nil {
-			info.Bridge = b.Name
-		}
+		res = res[1:]
 		var iface *vswitch.Interface
-		for _, u := range p.Interfaces {
-			if i := ifaces[u]; i != nil && (iface == nil || i.Name == p.Name) {
-				iface = i
+		for range p.Interfaces {
+			r := res[0]
+			res = res[1:]
+			if len(r.Rows) == 0 {
+				continue // deleted meanwhile
+			}
+			var i vswitch.Interface
+			if err := o.decode(&r.Rows[0], &i); err != nil {
+				return nil, err
+			}
+			if iface == nil || i.Name == p.Name {
+				iface = &i
 			}
 		}
 		if iface != nil {
@@ -571,6 +599,10 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	return infos, nil
+}
+
+func uuidSet(u string) ovsdb.OvsSet {
+	return ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: u}}}
 }
 
 func uuidIs(u string) ovsdb.Condition {

@@ -319,6 +319,10 @@ func TestDeletePortOtherBridge(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"br1"`) {
 		t.Fatalf("DeletePort(br0, p1) of br1's port = %v, want an error naming br1", err)
 	}
+	t.Logf("DeletePort(br0, p1): %v", err)
+	if err := o.DeletePort(ctx, "nobr", "p1"); err == nil || !strings.Contains(err.Error(), `"br1"`) {
+		t.Errorf("DeletePort(nobr, p1) of br1's port = %v, want an error naming br1", err)
+	}
 	if got := s.vsctl(t, "port-to-br", "p1"); got != "br1" {
 		t.Errorf("port-to-br p1 = %q after refused delete", got)
 	}
