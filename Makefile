@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export CGO_ENABLED := 0
 
 # Packages that need no guest and no root-only setup beyond netns.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/ovsenv)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/ovsenv -e /test/vhostuser)
 
 .PHONY: all build deps test unit integration vhostuser e2e demo lint clean
 

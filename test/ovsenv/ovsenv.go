@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -543,7 +544,7 @@ func startDaemon(name, logPath string, env []string, path string, args ...string
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %v", name, err)
 	}
@@ -667,4 +668,32 @@ func tailFile(path string, lines int) string {
 		}
 	}
 	return strings.Join(ring, "\n")
+}
+
+// Pdeathsig fires when the *thread* that forked the child exits, not the
+// process. Go retires threads (a goroutine that exits while locked to its
+// thread, as network-namespace code does, takes the thread with it), which
+// would kill a daemon in the middle of a test. So every child is started
+// from one thread that is locked for the life of the process.
+var spawnReq = make(chan spawnJob)
+
+type spawnJob struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func init() {
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+		for j := range spawnReq {
+			j.done <- j.cmd.Start()
+		}
+	}()
+}
+
+// startChild starts cmd from the spawner thread.
+func startChild(cmd *exec.Cmd) error {
+	done := make(chan error)
+	spawnReq <- spawnJob{cmd, done}
+	return <-done
 }

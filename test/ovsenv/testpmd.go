@@ -188,7 +188,7 @@ func StartTestpmd(t testing.TB, socketPath string, server bool, opts ...TestpmdO
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		pr.Close()
 		pw.Close()
 		t.Fatalf("ovsenv: start dpdk-testpmd: %v", err)
