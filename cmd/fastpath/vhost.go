@@ -179,7 +179,7 @@ func (c *call) addOVSPort(v *config.Vhost, rec *state.Record, podUID string, dir
 	}
 	c.log.Info("added OVS port", "bridge", v.Bridge, "port", spec.Name, "type", spec.Type)
 	if v.Role == config.RoleClient {
-		src := filepath.Join(filepath.Dir(strings.TrimPrefix(v.OVSDB, "unix:")), rec.Vhost.Port)
+		src := filepath.Join(v.OVSSocketDir, rec.Vhost.Port)
 		if err := waitSocket(src, socketWait); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // ModeVhostUser selects the vhost-user mode ("mode" in the config); without
@@ -35,6 +36,9 @@ type VhostUserConf struct {
 	Bridge     string `json:"bridge,omitempty"`
 	OVSDB      string `json:"ovsdb,omitempty"`
 	SocketRole string `json:"socketRole,omitempty"`
+	// OVSSocketDir is where ovs-vswitchd creates the sockets of the ports
+	// it serves (socketRole "client"): its vhost-sock-dir.
+	OVSSocketDir string `json:"ovsSocketDir,omitempty"`
 	Vlan       *int   `json:"vlan,omitempty"`
 	MTU        *int   `json:"mtu,omitempty"`
 	Queues     *int   `json:"queues,omitempty"`
@@ -53,7 +57,10 @@ type Vhost struct {
 	Bridge   string
 	OVSDB    string
 	Role     string
-	Vlan     int
+	// OVSSocketDir: where OVS makes its sockets; by default the OVSDB
+	// socket's directory, OVS's run directory, as vhost-sock-dir defaults.
+	OVSSocketDir string
+	Vlan         int
 	MTU      int
 	Queues   int
 	PodDir   string // PodsDir/<pod UID>
@@ -101,6 +108,13 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 		v.Provisioned = p
 	default:
 		return nil, invalid("vhostuser.backend", v.Backend, "want ovs or provisioned")
+	}
+	v.OVSSocketDir = vc.OVSSocketDir
+	if v.OVSSocketDir == "" && strings.HasPrefix(v.OVSDB, "unix:") {
+		v.OVSSocketDir = filepath.Dir(strings.TrimPrefix(v.OVSDB, "unix:"))
+	}
+	if v.Role == RoleClient && !filepath.IsAbs(v.OVSSocketDir) {
+		return nil, invalid("vhostuser.ovsSocketDir", v.OVSSocketDir, "want OVS's vhost-sock-dir, an absolute path")
 	}
 	if v.Role != RoleServer && v.Role != RoleClient {
 		return nil, invalid("vhostuser.socketRole", v.Role, "want server or client")
