@@ -39,9 +39,9 @@ type VhostUserConf struct {
 	// OVSSocketDir is where ovs-vswitchd creates the sockets of the ports
 	// it serves (socketRole "client"): its vhost-sock-dir.
 	OVSSocketDir string `json:"ovsSocketDir,omitempty"`
-	Vlan       *int   `json:"vlan,omitempty"`
-	MTU        *int   `json:"mtu,omitempty"`
-	Queues     *int   `json:"queues,omitempty"`
+	Vlan         *int   `json:"vlan,omitempty"`
+	MTU          *int   `json:"mtu,omitempty"`
+	Queues       *int   `json:"queues,omitempty"`
 	// PodsDir is the base of the per-pod directories.
 	PodsDir string `json:"podsDir,omitempty"`
 	// DirMode and FileMode are octal strings; Group a numeric GID, so that
@@ -53,22 +53,22 @@ type VhostUserConf struct {
 
 // Vhost is the validated vhost-user configuration of one attachment.
 type Vhost struct {
-	Backend  string
-	Bridge   string
-	OVSDB    string
-	Role     string
+	Backend string
+	Bridge  string
+	OVSDB   string
+	Role    string
 	// OVSSocketDir: where OVS makes its sockets; by default the OVSDB
 	// socket's directory, OVS's run directory, as vhost-sock-dir defaults.
 	OVSSocketDir string
 	Vlan         int
-	MTU      int
-	Queues   int
-	PodDir   string // PodsDir/<pod UID>
-	Socket   string // PodDir/<ifname>.sock
-	JSON     string // PodDir/<ifname>.json
-	DirMode  os.FileMode
-	FileMode os.FileMode
-	GID      int // -1: leave the group alone
+	MTU          int
+	Queues       int
+	PodDir       string // PodsDir/<pod UID>
+	Socket       string // PodDir/<ifname>.sock
+	JSON         string // PodDir/<ifname>.json
+	DirMode      os.FileMode
+	FileMode     os.FileMode
+	GID          int // -1: leave the group alone
 	// Provisioned is the socket that the provisioned backend hands over.
 	Provisioned string
 }
