@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -66,6 +67,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, err
 	}
 	defer unlock()
+	crash.Point("add/locked")
 	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
 	if old, err := c.store.Load(key); err != nil {
 		return nil, err
@@ -109,9 +111,11 @@ func (c *call) add() (_ *current.Result, err error) {
 	if err := c.store.Save(rec); err != nil {
 		return nil, err
 	}
+	crash.Point("add/recorded")
 	if err := c.store.Claim(rec.Device, key); err != nil {
 		return nil, errors.Join(err, c.store.Remove(key))
 	}
+	crash.Point("add/claimed")
 	c.log.Info("recorded VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "mode", mode)
 	defer func() {
 		if err != nil {
@@ -125,6 +129,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		if err := sriov.SetMAC(ns.HostH, vf.Netdev, s.MAC); err != nil {
 			return nil, err
 		}
+		crash.Point("add/netdev-mac")
 	}
 	if pfWant != nil {
 		pf, cur, err := sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index)
@@ -135,6 +140,7 @@ func (c *call) add() (_ *current.Result, err error) {
 			return nil, err
 		}
 		c.log.Info("applied PF-side settings", "pf", vf.PF, "vf", vf.Index)
+		crash.Point("add/pf-side")
 	}
 
 	// 6. A kernel VF moves into the pod, named, sized and up; a userspace
@@ -153,6 +159,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 		iface.Mac, iface.Mtu = link.Attrs().HardwareAddr.String(), link.Attrs().MTU
 		c.log.Info("moved VF into the pod", "mac", iface.Mac, "mtu", iface.Mtu)
+		crash.Point("add/moved")
 	}
 	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
 		iface.PciID = vf.PCI
@@ -166,6 +173,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		if err != nil {
 			return nil, err
 		}
+		crash.Point("add/ipam")
 		own := ownResult(iface, ipamRes)
 		if mode == state.ModeKernel {
 			announced, err := ipam.Configure(c.args.Netns, c.args.IfName, own)
@@ -173,6 +181,7 @@ func (c *call) add() (_ *current.Result, err error) {
 				return nil, err
 			}
 			c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
+			crash.Point("add/addresses")
 		}
 		res.IPs = append(res.IPs, reindex(own.IPs, len(res.Interfaces)-1)...)
 		res.Routes = append(res.Routes, own.Routes...)
@@ -186,6 +195,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		if err := devinfo.Write(s.DeviceInfoFile, devinfo.ForPCI(vf.PCI, vf.PFPCI)); err != nil {
 			return nil, err
 		}
+		crash.Point("add/device-info")
 	}
 	return res, nil
 }

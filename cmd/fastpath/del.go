@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -82,6 +83,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 	default:
 		errs = append(errs, c.restoreDevice(rec, netnsPath))
 	}
+	crash.Point("del/device")
 	if c.ipamType(rec) != "" {
 		errs = append(errs, c.ipamCall(rec).Del(c.ctx))
 	}
@@ -90,9 +92,11 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		// Keep the record: the runtime retries DEL, and GC finds it.
 		return err
 	}
+	crash.Point("del/undone")
 	if err := c.store.Release(rec.Device, key); err != nil {
 		return err
 	}
+	crash.Point("del/released")
 	return c.store.Remove(key)
 }
 
@@ -109,6 +113,7 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	var errs []error
 	if rec.PFOrig != nil {
 		errs = append(errs, restorePF(ns, rec))
+		crash.Point("del/pf-side")
 	}
 	if rec.NetdevOrig != nil {
 		hostName, err := c.hostNetdev(rec, ns)
@@ -132,14 +137,19 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 }
 
 // hostNetdev is the VF's netdev name on the host, "" if it is in the pod.
-// With the pod's namespace gone and no netdev on the host, the kernel is
-// still returning the VF: wait for it, or DEL would restore the PF side only
-// and leave the netdev under its container name.
+// When it is in neither, the kernel is still returning it from a dead
+// namespace: wait for it, or DEL would restore the PF side only and leave
+// the netdev under its container name.
 func (c *call) hostNetdev(rec *state.Record, ns *sriov.Namespaces) (string, error) {
 	name, err := c.sysfs.Netdev(rec.PCI)
-	if err != nil || name != "" || ns.PodH != nil || c.sysfs.Driver(rec.PCI) != rec.Driver {
+	if err != nil || name != "" || c.sysfs.Driver(rec.PCI) != rec.Driver {
 		return name, err
 	}
+	if ns.PodH != nil && sriov.FindInNS(ns.PodH, rec.IfName, rec.PCI, rec.NetdevOrig.Index) != nil {
+		return "", nil // in the pod, where Restore fetches it
+	}
+	// Neither on the host nor in the pod: in a namespace that is dying,
+	// the pod's or the temporary one of a call that was killed.
 	c.log.Info("waiting for the kernel to return the VF from the dead namespace")
 	name, err = sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
 	if errors.Is(err, sriov.ErrNetdevGone) {

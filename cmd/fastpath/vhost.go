@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/dpdk"
 	"github.com/fastpath-cni/fastpath/pkg/handover"
@@ -68,6 +69,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 		return nil, err
 	}
 	defer unlock()
+	crash.Point("add/locked")
 	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
 	if old, err := c.store.Load(key); err != nil {
 		return nil, err
@@ -94,9 +96,11 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if err := c.store.Save(rec); err != nil {
 		return nil, err
 	}
+	crash.Point("add/recorded")
 	if err := c.store.Claim(device, key); err != nil {
 		return nil, errors.Join(err, c.store.Remove(key))
 	}
+	crash.Point("add/claimed")
 	defer func() {
 		if err != nil {
 			c.log.Warn("rolling back ADD", "error", err)
@@ -108,6 +112,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if _, err := dir.Create(); err != nil {
 		return nil, err
 	}
+	crash.Point("add/pod-dir")
 	if v.Backend == config.BackendOVS {
 		err = c.addOVSPort(v, rec, podUID, dir)
 	} else {
@@ -116,6 +121,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if err != nil {
 		return nil, err
 	}
+	crash.Point("add/socket")
 
 	iface := &current.Interface{Name: c.args.IfName, Mac: mac.String(), Mtu: v.MTU, Sandbox: c.args.Netns}
 	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
@@ -127,6 +133,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 		if err != nil {
 			return nil, err
 		}
+		crash.Point("add/ipam")
 		res.IPs = append(res.IPs, reindex(ipamRes.IPs, len(res.Interfaces)-1)...)
 		res.Routes = append(res.Routes, ipamRes.Routes...)
 		if len(ipamRes.DNS.Nameservers) > 0 {
@@ -136,10 +143,12 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if err := dir.WriteInfo(v.JSON, appInfo(v, rec.Vhost.Role, mac, res)); err != nil {
 		return nil, err
 	}
+	crash.Point("add/app-file")
 	if s.DeviceInfoFile != "" {
 		if err := devinfo.Write(s.DeviceInfoFile, devinfo.ForVhostUser(rec.Vhost.Role, v.Socket)); err != nil {
 			return nil, err
 		}
+		crash.Point("add/device-info")
 	}
 	c.log.Info("handed over vhost-user socket", "socket", v.Socket, "role", rec.Vhost.Role, "port", rec.Vhost.Port)
 	return res, nil
@@ -216,6 +225,7 @@ func (c *call) releaseVhost(rec *state.Record) error {
 	var errs []error
 	if vh := rec.Vhost; vh.Backend == config.BackendOVS {
 		errs = append(errs, deleteOVSPort(c.ctx, vh.OVSDB, vh.Bridge, vh.Port))
+		crash.Point("del/port")
 	}
 	errs = append(errs, handover.Remove(rec.Vhost.Socket, rec.Vhost.JSON))
 	errs = append(errs, handover.RemoveDirIfEmpty(rec.Vhost.PodDir))

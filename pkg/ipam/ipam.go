@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -15,6 +16,8 @@ import (
 	"github.com/containernetworking/plugins/pkg/ip"
 	plipam "github.com/containernetworking/plugins/pkg/ipam"
 	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/vishvananda/netlink"
 )
 
@@ -80,6 +83,7 @@ func (c Call) noResult(ctx context.Context, cmd string) error {
 	if err := invoke.ExecPluginWithoutResult(ctx, p, c.Config, c.args(cmd), nil); err != nil {
 		return fmt.Errorf("IPAM %s %s: %w", c.Type, cmd, err)
 	}
+	crash.Point(strings.ToLower(cmd) + "/ipam")
 	return nil
 }
 

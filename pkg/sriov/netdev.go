@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,6 +97,7 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 	if err := ns.HostH.LinkSetNsFd(link, int(tmp)); err != nil {
 		return fmt.Errorf("moving %s to a temporary namespace: %w", hostName, err)
 	}
+	crash.Point("add/in-temp-netns")
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, moveBack(tmpH, ns.Host, ifname, hostName))
@@ -107,6 +110,7 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 	if err := tmpH.LinkSetName(l, ifname); err != nil {
 		return fmt.Errorf("renaming %s to %s: %w", hostName, ifname, err)
 	}
+	crash.Point("add/renamed")
 	if mtu != 0 {
 		if err := tmpH.LinkSetMTU(l, mtu); err != nil {
 			return fmt.Errorf("setting MTU %d on %s: %w", mtu, ifname, err)
@@ -115,6 +119,7 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 	if err := tmpH.LinkSetNsFd(l, int(ns.Pod)); err != nil {
 		return fmt.Errorf("moving %s into the pod namespace: %w", ifname, err)
 	}
+	crash.Point("add/in-pod")
 	if err := ns.PodH.LinkSetUp(l); err != nil {
 		// It is in the pod now: Restore fetches it from there.
 		return fmt.Errorf("bringing %s up in the pod: %w", ifname, err)
@@ -173,6 +178,7 @@ func moveOut(ns *Namespaces, l netlink.Link, origName string) (err error) {
 	if err := ns.PodH.LinkSetNsFd(l, int(tmp)); err != nil {
 		return fmt.Errorf("moving %s out of the pod: %w", name, err)
 	}
+	crash.Point("del/in-temp-netns")
 	tl, err := tmpH.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("finding %s in the temporary namespace: %w", name, err)

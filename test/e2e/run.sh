@@ -13,5 +13,7 @@ go build -o "$BIN/" ./cmd/fastpath \
   github.com/containernetworking/plugins/plugins/ipam/host-local \
   github.com/containernetworking/plugins/plugins/meta/tuning \
   github.com/containernetworking/cni/cnitool
+# The fault-injection build: dies at the step FASTPATH_CRASH_AT names.
+go build -tags faultinject -o "$BIN/fastpath-crash" ./cmd/fastpath
 go test -c -tags e2e -o "$BIN/e2e.test" ./test/e2e
 test/vm/run.sh --timeout 1200 "$BIN" -- e2e.test -test.v "$@"

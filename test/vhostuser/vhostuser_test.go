@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		err = cnitest.Build(dir, cnitest.Plugins...)
 	}
+	if err == nil {
+		err = cnitest.BuildCrash(dir)
+	}
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(1)
