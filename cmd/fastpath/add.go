@@ -224,6 +224,10 @@ func (c *call) reclaimStale(device string) error {
 		return err
 	}
 	rec, err := c.store.Load(owner)
+	if errors.Is(err, state.ErrCorrupt) {
+		c.log.Error("the device's owner has a corrupt record; setting it aside", "owner", owner, "error", err)
+		return c.store.Quarantine(owner)
+	}
 	if err != nil {
 		return err
 	}

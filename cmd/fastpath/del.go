@@ -35,10 +35,14 @@ func cmdDel(args *skel.CmdArgs) error {
 func (c *call) del() error {
 	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
 	rec, err := c.store.Load(key)
+	if errors.Is(err, state.ErrCorrupt) {
+		// A record we cannot read must not block the pod's removal: set it
+		// aside and release what the runtime's config names.
+		c.log.Error("corrupt record; releasing without it", "error", err)
+		err = c.store.Quarantine(key)
+	}
 	if err != nil {
-		// A record we cannot read still must not block the pod's removal:
-		// release what the runtime's config names, as without a record.
-		c.log.Error("unreadable record, releasing without it", "error", err)
+		return err
 	}
 	if rec == nil {
 		return c.delWithoutRecord()
@@ -279,8 +283,24 @@ func cmdGC(args *skel.CmdArgs) error {
 
 func (c *call) gcOne(key string) error {
 	rec, err := c.store.Load(key)
+	if errors.Is(err, state.ErrCorrupt) {
+		// Nothing can be undone from it; the lease at least is known.
+		c.log.Error("corrupt record; releasing its lease only", "error", err)
+		return errors.Join(c.store.Quarantine(key), c.gcLease(key))
+	}
 	if err != nil || rec == nil {
 		return err
 	}
 	return c.releaseLocked(rec, "")
+}
+
+// gcLease releases the IPAM lease of the attachment key names, with the
+// runtime's GC config.
+func (c *call) gcLease(key string) error {
+	if c.conf.IPAM.Type == "" {
+		return nil
+	}
+	_, att, _ := strings.Cut(key, "/")
+	cid, ifname, _ := strings.Cut(att, ":")
+	return ipam.Call{Type: c.conf.IPAM.Type, Config: c.args.StdinData, ContainerID: cid, IfName: ifname}.Del(c.ctx)
 }

@@ -21,6 +21,7 @@ import (
 var (
 	ErrBusy    = errors.New("device is locked by another fastpath call")
 	ErrClaimed = errors.New("device is held by another attachment")
+	ErrCorrupt = errors.New("record is corrupt")
 )
 
 // Record is everything fastpath needs to undo one attachment.
@@ -103,9 +104,32 @@ func (s Store) Load(key string) (*Record, error) {
 	}
 	r := &Record{}
 	if err := json.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("decoding record %s: %w", key, err)
+		return nil, fmt.Errorf("decoding record %s: %w: %w", key, ErrCorrupt, err)
+	}
+	if r.Key() != key || r.Device == "" {
+		return nil, fmt.Errorf("record %s names %s on %q: %w", key, r.Key(), r.Device, ErrCorrupt)
 	}
 	return r, nil
+}
+
+// Quarantine sets a corrupt record aside (as .corrupt, for the operator)
+// and drops every claim it holds, so that it blocks neither DEL, GC nor the
+// device's next ADD.
+func (s Store) Quarantine(key string) error {
+	p := s.recordPath(key)
+	if err := os.Rename(p, strings.TrimSuffix(p, ".json")+".corrupt"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("setting aside record %s: %w", key, err)
+	}
+	ents, err := os.ReadDir(filepath.Join(s.Dir, "devices"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("listing claims: %w", err)
+	}
+	for _, e := range ents {
+		if err := s.Release(e.Name(), key); err != nil {
+			return err
+		}
+	}
+	return syncDir(filepath.Dir(p))
 }
 
 // Save writes a record atomically and durably.

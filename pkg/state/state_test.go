@@ -48,7 +48,7 @@ func record(network, cid, ifname string) *Record {
 	return &Record{
 		Network: network, ContainerID: cid, IfName: ifname,
 		NetNS: "/var/run/netns/cni-" + cid, Mode: "kernel",
-		PCI: "0000:01:10.2", PF: "ens1f0", PFPCI: "0000:01:00.0", VFIndex: 1, Driver: "igbvf",
+		Device: "0000:01:10.2", PCI: "0000:01:10.2", PF: "ens1f0", PFPCI: "0000:01:00.0", VFIndex: 1, Driver: "igbvf",
 		PFOrig: &sriov.PFSettings{MAC: "02:00:00:00:00:01", Vlan: 100, QoS: 3, VlanProto: 0x88a8,
 			SpoofChk: true, Trust: true, LinkState: 2, MinTxRate: 10, MaxTxRate: 100},
 		NetdevOrig: &sriov.NetdevState{Index: 7, Name: "ens1f0v1", MAC: "02:00:00:00:00:09", MTU: 1500, Up: true},
@@ -68,7 +68,7 @@ func TestKey(t *testing.T) {
 
 func TestSaveLoad(t *testing.T) {
 	s := newStore(t)
-	minimal := &Record{Network: "net1", ContainerID: "c2", IfName: "eth0", PCI: "0000:01:10.0", Config: json.RawMessage(`{}`)}
+	minimal := &Record{Network: "net1", ContainerID: "c2", IfName: "eth0", Device: "0000:01:10.0", Config: json.RawMessage(`{}`)}
 	for _, r := range []*Record{record("net1", "c1", "net1"), minimal, record("net-2", "c1", "net1")} {
 		if err := s.Save(r); err != nil {
 			t.Fatal(err)
@@ -615,5 +615,46 @@ func TestBadDeviceNames(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(s.Dir); len(ents) != 0 {
 		t.Errorf("files made: %v", ents)
+	}
+}
+
+// A record that does not decode, or names another attachment or no device,
+// is ErrCorrupt; Quarantine sets it aside and drops its claims only.
+func TestCorruptAndQuarantine(t *testing.T) {
+	s := newStore(t)
+	r := record("net1", "c1", "net1")
+	if err := s.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Claim(r.Device, r.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Claim("0000:01:10.4", "net1/other:net1"); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.Dir, "attachments", "net1", "c1:net1.json")
+	b, _ := os.ReadFile(path)
+	for _, bad := range [][]byte{b[:len(b)/2], []byte(`{"network":"net1","containerID":"c9","ifname":"net1","device":"x"}`), []byte(`{"network":"net1","containerID":"c1","ifname":"net1"}`)} {
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Load(r.Key()); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Load of %q = %v, want ErrCorrupt", bad, err)
+		}
+	}
+	if err := s.Quarantine(r.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(strings.TrimSuffix(path, ".json") + ".corrupt"); err != nil {
+		t.Errorf("no .corrupt file: %v", err)
+	}
+	if got, err := s.Load(r.Key()); got != nil || err != nil {
+		t.Errorf("Load after Quarantine = %v, %v", got, err)
+	}
+	if o, _ := s.Owner(r.Device); o != "" {
+		t.Errorf("claim kept by %q", o)
+	}
+	if o, _ := s.Owner("0000:01:10.4"); o != "net1/other:net1" {
+		t.Errorf("another attachment's claim dropped: %q", o)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -216,4 +218,37 @@ func wireTap(t *testing.T, nd *node) int {
 	tv := syscall.NsecToTimeval(int64(5 * time.Second))
 	must(t, syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv))
 	return fd
+}
+
+// A truncated record must not block DEL or GC: each sets it aside, drops
+// its claim and releases the lease.
+func TestCorruptRecord(t *testing.T) {
+	for _, how := range []string{"DEL", "GC"} {
+		t.Run(how, func(t *testing.T) {
+			nd := newNode(t, 1)
+			pod := nd.pod()
+			l := nd.conf("1.1.0", nil)
+			r := rt(pod, "c1", "net1")
+			_, err := nd.Add(l, r)
+			must(t, err)
+			rec := filepath.Join(nd.StateDir, "attachments", "fpnet", "c1:net1.json")
+			b, err := os.ReadFile(rec)
+			must(t, err)
+			must(t, os.WriteFile(rec, b[:len(b)/3], 0o600))
+			if how == "DEL" {
+				must(t, nd.Del(l, r))
+			} else {
+				must(t, nd.CNI.GCNetworkList(t.Context(), nd.conf("1.1.0", map[string]any{"deviceID": nil}), &libcni.GCArgs{}))
+			}
+			if got := nd.Leases(); len(got) != 0 {
+				t.Errorf("leases = %v", got)
+			}
+			if _, err := os.Stat(strings.TrimSuffix(rec, ".json") + ".corrupt"); err != nil {
+				t.Errorf("record not set aside: %v", err)
+			}
+			if got := nd.StateFiles(); len(got) != 1 {
+				t.Errorf("state = %v, want only the .corrupt file", got)
+			}
+		})
+	}
 }
