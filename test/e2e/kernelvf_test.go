@@ -247,6 +247,9 @@ func TestReclaimFromDeadPod(t *testing.T) {
 	must(t, unix.Unmount(old.Path(), unix.MNT_DETACH))
 	res, err := n.Add(l, cnitest.RT(fresh, "fresh", "net1"))
 	must(t, err)
+	// The old pod's DEL, late, must not touch the VF its successor holds.
+	must(t, n.Del(l, cnitest.RT(old, "old", "net1")))
+	must(t, n.Check(l, cnitest.RT(fresh, "fresh", "net1")))
 	if leases := n.Leases(); len(leases) != 1 || leases[0] != res.IPs[0].Address.IP.String() {
 		t.Errorf("leases = %v, want only the new pod's %s", leases, res.IPs[0].Address.IP)
 	}
