@@ -153,7 +153,7 @@ func (c *call) hostNetdev(rec *state.Record, ns *sriov.Namespaces) (string, erro
 		return "", nil // in the pod, where Restore fetches it
 	}
 	// Neither on the host nor in the pod: in a namespace that is dying,
-	// the pod's or the temporary one of a call that was killed.
+	// the pod's, after the runtime deleted it.
 	c.log.Info("waiting for the kernel to return the VF from the dead namespace")
 	name, err = sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
 	if errors.Is(err, sriov.ErrNetdevGone) {

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 
 	"github.com/fastpath-cni/fastpath/pkg/crash"
@@ -78,71 +78,63 @@ func SetMAC(h *netlink.Handle, name string, mac net.HardwareAddr) error {
 }
 
 // MoveIn moves the host netdev hostName into the pod namespace as ifname with
-// the given MTU (0 keeps it) and brings it up. The rename happens in a
-// temporary namespace: renaming on the host could clash with a VF that a dead
-// pod left behind under the same container name, renaming in the pod could
-// clash with the pod's own links. On error the netdev is back in the host
-// namespace under its host name; Restore puts the rest right.
+// the given MTU (0 keeps it) and brings it up. The move and the new name go
+// in one netlink request, so no name is ever taken on the host (where a dead
+// pod's VF may hold ifname) and none clashes in the pod on the way (the
+// kernel renames as it moves). On error the netdev is back on the host;
+// Restore puts the rest right.
 func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 	link, err := ns.HostH.LinkByName(hostName)
 	if err != nil {
 		return fmt.Errorf("finding VF netdev %s: %w", hostName, err)
 	}
-	tmp, tmpH, err := tempNS()
-	if err != nil {
-		return err
-	}
-	defer tmp.Close()
-	defer tmpH.Close()
-	if err := ns.HostH.LinkSetNsFd(link, int(tmp)); err != nil {
-		return fmt.Errorf("moving %s to a temporary namespace: %w", hostName, err)
-	}
-	crash.Point("add/in-temp-netns")
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, moveBack(tmpH, ns.Host, ifname, hostName))
+	if mtu != 0 && link.Attrs().MTU != mtu {
+		if err := ns.HostH.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("setting MTU %d on %s: %w", mtu, hostName, err)
 		}
-	}()
-	l, err := tmpH.LinkByName(hostName)
-	if err != nil {
-		return fmt.Errorf("finding %s in the temporary namespace: %w", hostName, err)
+		crash.Point("add/mtu")
 	}
-	if err := tmpH.LinkSetName(l, ifname); err != nil {
-		return fmt.Errorf("renaming %s to %s: %w", hostName, ifname, err)
-	}
-	crash.Point("add/renamed")
-	if mtu != 0 {
-		if err := tmpH.LinkSetMTU(l, mtu); err != nil {
-			return fmt.Errorf("setting MTU %d on %s: %w", mtu, ifname, err)
+	if err := moveNS(ns.Host, link.Attrs().Index, ns.Host, ns.Pod, ifname); err != nil {
+		// The kernel may have moved it and then failed the rename (ifname
+		// taken in the pod): fetch it back under its host name.
+		if l, lerr := ns.PodH.LinkByName(hostName); lerr == nil && isVF(l, link.Attrs().ParentDev, link.Attrs().Index) {
+			err = errors.Join(err, moveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, hostName))
 		}
-	}
-	if err := tmpH.LinkSetNsFd(l, int(ns.Pod)); err != nil {
-		return fmt.Errorf("moving %s into the pod namespace: %w", ifname, err)
+		return fmt.Errorf("moving %s into the pod as %s: %w", hostName, ifname, err)
 	}
 	crash.Point("add/in-pod")
-	if err := ns.PodH.LinkSetUp(l); err != nil {
+	l, err := ns.PodH.LinkByName(ifname)
+	if err == nil {
+		err = ns.PodH.LinkSetUp(l)
+	}
+	if err != nil {
 		// It is in the pod now: Restore fetches it from there.
 		return fmt.Errorf("bringing %s up in the pod: %w", ifname, err)
 	}
 	return nil
 }
 
-// moveBack returns a netdev from the temporary namespace to the host under
-// its host name, whether or not it was renamed to ifname yet.
-func moveBack(tmpH *netlink.Handle, host netns.NsHandle, ifname, hostName string) error {
-	l, err := tmpH.LinkByName(hostName)
+// moveNS moves netdev index from namespace from into namespace to and names
+// it name there, in one RTM_SETLINK: the kernel moves, then renames; if the
+// netdev's current name is taken in the target, it takes name on arrival.
+// cur is the namespace the calling thread returns to.
+func moveNS(from netns.NsHandle, index int, cur, to netns.NsHandle, name string) error {
+	sock, err := nl.GetNetlinkSocketAt(from, cur, unix.NETLINK_ROUTE)
 	if err != nil {
-		if l, err = tmpH.LinkByName(ifname); err != nil {
-			return nil // it left the temporary namespace already
-		}
-		if err := tmpH.LinkSetName(l, hostName); err != nil {
-			return fmt.Errorf("renaming %s back to %s: %w", ifname, hostName, err)
-		}
+		return fmt.Errorf("opening netlink: %w", err)
 	}
-	if err := tmpH.LinkSetNsFd(l, int(host)); err != nil {
-		return fmt.Errorf("moving %s back to the host: %w", hostName, err)
+	defer sock.Close()
+	req := &nl.NetlinkRequest{
+		NlMsghdr: unix.NlMsghdr{Len: unix.SizeofNlMsghdr, Type: unix.RTM_SETLINK, Flags: unix.NLM_F_REQUEST | unix.NLM_F_ACK},
+		Sockets:  map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}},
 	}
-	return nil
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(to))))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
 }
 
 // Restore puts the VF netdev back in the host namespace with its original
@@ -166,31 +158,11 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) er
 	return restoreOnHost(ns.HostH, l, orig)
 }
 
-func moveOut(ns *Namespaces, l netlink.Link, origName string) (err error) {
-	tmp, tmpH, err := tempNS()
-	if err != nil {
-		return err
+func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
+	if err := moveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, origName); err != nil {
+		return fmt.Errorf("moving %s out of the pod as %s: %w", l.Attrs().Name, origName, err)
 	}
-	defer tmp.Close()
-	defer tmpH.Close()
-	name := l.Attrs().Name
-	_ = ns.PodH.LinkSetDown(l) // moving closes it anyway; down first stops traffic at once
-	if err := ns.PodH.LinkSetNsFd(l, int(tmp)); err != nil {
-		return fmt.Errorf("moving %s out of the pod: %w", name, err)
-	}
-	crash.Point("del/in-temp-netns")
-	tl, err := tmpH.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("finding %s in the temporary namespace: %w", name, err)
-	}
-	if err := tmpH.LinkSetName(tl, origName); err != nil {
-		// Still bring it home; the kernel-given name is better than a lost VF.
-		return errors.Join(fmt.Errorf("renaming %s back to %s: %w", name, origName, err),
-			tmpH.LinkSetNsFd(tl, int(ns.Host)))
-	}
-	if err := tmpH.LinkSetNsFd(tl, int(ns.Host)); err != nil {
-		return fmt.Errorf("moving %s back to the host: %w", origName, err)
-	}
+	crash.Point("del/moved-out")
 	return nil
 }
 
@@ -297,34 +269,6 @@ func isVF(l netlink.Link, pci string, index int) bool {
 		return p == pci
 	}
 	return index != 0 && l.Attrs().Index == index
-}
-
-// tempNS makes an anonymous network namespace. It lives as long as the
-// returned handle: if the process dies, the kernel destroys it and hands any
-// physical netdev in it back to the initial namespace.
-func tempNS() (netns.NsHandle, *netlink.Handle, error) {
-	type made struct {
-		ns  netns.NsHandle
-		err error
-	}
-	ch := make(chan made, 1)
-	go func() {
-		// The thread that unshares stays locked and so dies with this
-		// goroutine: no other goroutine ever runs in the new namespace.
-		runtime.LockOSThread()
-		ns, err := netns.New()
-		ch <- made{ns, err}
-	}()
-	m := <-ch
-	if m.err != nil {
-		return -1, nil, fmt.Errorf("creating a temporary namespace: %w", m.err)
-	}
-	h, err := netlink.NewHandleAt(m.ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		m.ns.Close()
-		return -1, nil, fmt.Errorf("opening netlink in the temporary namespace: %w", err)
-	}
-	return m.ns, h, nil
 }
 
 // WaitHostNetdev waits for the VF's netdev to appear on the host, for a VF

@@ -68,10 +68,7 @@ func TestCrashVfioVF(t *testing.T) {
 	nc := findNIC(t)
 	pci := nc.vfs[6]
 	bind(t, pci, "vfio-pci")
-	defer func() {
-		bind(t, pci, "")
-		waitNetdev(t, pci)
-	}()
+	defer backToKernel(t, nc, 6)
 	nc = findNICExcept(t, 6)
 	crashCases(t, nc, func(n *cnitest.Net) *libcni.NetworkConfigList {
 		info := filepath.Join(n.Dir, "devinfo.json")

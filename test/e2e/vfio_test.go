@@ -28,6 +28,19 @@ func bind(t *testing.T, pci, driver string) {
 	must(t, os.WriteFile("/sys/bus/pci/drivers_probe", []byte(pci), 0o200))
 }
 
+// backToKernel returns VF idx to igbvf as an operator returning it to the
+// netdevice pool does: the admin MAC cleared first. (fastpath restores the
+// PF's VF table exactly, and on igb an admin MAC, even one equal to the
+// VF's own former address, pins the MAC igbvf will read at probe.)
+func backToKernel(t *testing.T, nc nic, idx int) {
+	t.Helper()
+	pf, err := netlink.LinkByName(nc.pf)
+	must(t, err)
+	must(t, netlink.LinkSetVfHardwareAddr(pf, idx, make([]byte, 6)))
+	bind(t, nc.vfs[idx], "")
+	waitNetdev(t, nc.vfs[idx])
+}
+
 // waitNetdev waits, bounded, for a rebound VF's netdev to register.
 func waitNetdev(t *testing.T, pci string) string {
 	t.Helper()
@@ -48,10 +61,7 @@ func TestVfioVF(t *testing.T) {
 	nc := findNIC(t)
 	pci := nc.vfs[6]
 	bind(t, pci, "vfio-pci")
-	defer func() {
-		bind(t, pci, "")
-		waitNetdev(t, pci)
-	}()
+	defer backToKernel(t, nc, 6)
 	groupLink, err := os.Readlink(filepath.Join("/sys/bus/pci/devices", pci, "iommu_group"))
 	must(t, err)
 	if _, err := os.Stat("/dev/vfio/" + filepath.Base(groupLink)); err != nil {
