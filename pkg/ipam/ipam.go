@@ -5,20 +5,21 @@ package ipam
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ip"
-	plipam "github.com/containernetworking/plugins/pkg/ipam"
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Call is one delegation to an IPAM plugin for one attachment. The
@@ -108,8 +109,15 @@ func Status(ctx context.Context, ipamType string, config []byte) error {
 // its only interface. It tells whether the announcement went out.
 func Configure(netnsPath, ifname string, res *current.Result) (announced bool, err error) {
 	err = ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		if err := plipam.ConfigureIface(ifname, res); err != nil {
-			return fmt.Errorf("configuring addresses on %s: %w", ifname, err)
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return fmt.Errorf("configuring addresses: %w", err)
+		}
+		if err := addAddresses(link, res.IPs); err != nil {
+			return err
+		}
+		if err := addRoutes(link, res); err != nil {
+			return err
 		}
 		if !waitOperUp(ifname, carrierWait) {
 			// Frames sent now would die in the link's noop qdisc; the
@@ -120,6 +128,83 @@ func Configure(netnsPath, ifname string, res *current.Result) (announced bool, e
 		return Announce(ifname, res.IPs)
 	})
 	return announced, err
+}
+
+// addAddresses adds the IPs. IPv6 ones skip duplicate address detection:
+// IPAM made them unique, and a tentative address could be neither used nor
+// announced for a second or more.
+func addAddresses(link netlink.Link, ips []*current.IPConfig) error {
+	v6 := false
+	for _, ipc := range ips {
+		addr := &netlink.Addr{IPNet: &ipc.Address}
+		if ipc.Address.IP.To4() == nil {
+			if !v6 {
+				if err := enableIPv6(link.Attrs().Name); err != nil {
+					return err
+				}
+				v6 = true
+			}
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("adding %s to %s: %w", ipc.Address.String(), link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// enableIPv6 turns IPv6 on for the pod's interface and loopback where a
+// runtime turned it off for the namespace.
+func enableIPv6(ifname string) error {
+	for _, dev := range []string{"lo", ifname} {
+		p := "/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6"
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "0" {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("enabling IPv6 on %s: %w", dev, err)
+		}
+	}
+	return nil
+}
+
+// addRoutes adds the result's routes through the interface; a route without
+// a gateway goes through the gateway of its family, as the reference plugins
+// do.
+func addRoutes(link netlink.Link, res *current.Result) error {
+	var v4gw, v6gw net.IP
+	for _, ipc := range res.IPs {
+		if ipc.Gateway == nil {
+			continue
+		}
+		if ipc.Gateway.To4() != nil && v4gw == nil {
+			v4gw = ipc.Gateway
+		} else if ipc.Gateway.To4() == nil && v6gw == nil {
+			v6gw = ipc.Gateway
+		}
+	}
+	for _, r := range res.Routes {
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &r.Dst, Gw: r.GW, MTU: r.MTU, AdvMSS: r.AdvMSS}
+		if route.Gw == nil {
+			route.Gw = v6gw
+			if r.Dst.IP.To4() != nil {
+				route.Gw = v4gw
+			}
+		}
+		if r.Priority != 0 {
+			route.Priority = r.Priority
+		}
+		if r.Table != nil {
+			route.Table = *r.Table
+		}
+		if r.Scope != nil {
+			route.Scope = netlink.Scope(*r.Scope)
+		}
+		if err := netlink.RouteAdd(route); err != nil {
+			return fmt.Errorf("adding route %s via %v on %s: %w", r.Dst.String(), route.Gw, link.Attrs().Name, err)
+		}
+	}
+	return nil
 }
 
 // carrierWait bounds the wait for the VF's link before announcing.
@@ -154,12 +239,33 @@ func waitOperUp(ifname string, timeout time.Duration) bool {
 }
 
 // Verify checks in the pod's namespace that ifname holds the addresses of
-// ips and that routes exist.
+// ips and that the routes exist.
 func Verify(netnsPath, ifname string, ips []*current.IPConfig, routes []*types.Route) error {
 	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		if err := ip.ValidateExpectedInterfaceIPs(ifname, ips); err != nil {
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
 			return err
 		}
-		return ip.ValidateExpectedRoute(routes)
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			return fmt.Errorf("listing addresses of %s: %w", ifname, err)
+		}
+		for _, ipc := range ips {
+			if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == ipc.Address.String() }) {
+				return fmt.Errorf("address %s is missing on %s", ipc.Address.String(), ifname)
+			}
+		}
+		all, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
+		if err != nil {
+			return fmt.Errorf("listing routes: %w", err)
+		}
+		for _, r := range routes {
+			if !slices.ContainsFunc(all, func(have netlink.Route) bool {
+				return have.Dst != nil && have.Dst.String() == r.Dst.String() && (r.GW == nil || r.GW.Equal(have.Gw))
+			}) {
+				return fmt.Errorf("route to %s is missing", r.Dst.String())
+			}
+		}
+		return nil
 	})
 }
