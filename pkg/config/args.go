@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -17,9 +16,6 @@ type Args struct {
 	PodName      string
 	PodNamespace string
 }
-
-// Pod UIDs name directories on the host: keep them to what Kubernetes makes.
-var podUIDRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // ParseArgs parses "K=V;K=V". A malformed CNI_ARGS is error 4 (it is an
 // environment variable), naming the bad pair.
@@ -41,7 +37,7 @@ func ParseArgs(s string) (*Args, error) {
 		case "MAC":
 			a.MAC = v
 		case "K8S_POD_UID":
-			if !podUIDRe.MatchString(v) {
+			if !isSafeName(v, 128) {
 				return nil, types.NewError(types.ErrInvalidEnvironmentVariables,
 					fmt.Sprintf("invalid CNI_ARGS K8S_POD_UID %q", v), "")
 			}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -98,8 +97,6 @@ const (
 	LinkStateDisable uint32 = 2
 )
 
-var pciAddrRe = regexp.MustCompile(`^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]$`)
-
 // Parse decodes stdin. It fails with code 6 on malformed JSON and code 7 on
 // bad values; it does not resolve the device (ADD and CHECK need it, DEL, GC
 // and STATUS may run without one).
@@ -132,7 +129,7 @@ func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 	default:
 		return nil, invalid("mode", c.Mode, `want "vhostuser" or none`)
 	}
-	if c.Mode != ModeVhostUser && s.DeviceID != "" && !pciAddrRe.MatchString(s.DeviceID) {
+	if c.Mode != ModeVhostUser && s.DeviceID != "" && !isPCIAddr(s.DeviceID) {
 		return nil, invalid("deviceID", s.DeviceID, "want a PCI address like 0000:01:10.0")
 	}
 	if f := c.RuntimeConfig.DeviceInfoFile; f != "" {

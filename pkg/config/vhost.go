@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -73,8 +72,6 @@ type Vhost struct {
 	Provisioned string
 }
 
-var bridgeRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
-
 // ResolveVhost validates the vhost-user object for the attachment of
 // ifname to the pod podUID.
 func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
@@ -94,7 +91,7 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 	}
 	switch v.Backend {
 	case BackendOVS:
-		if !bridgeRe.MatchString(v.Bridge) {
+		if !isSafeName(v.Bridge, 64) {
 			return nil, invalid("vhostuser.bridge", v.Bridge, "want an OVS bridge name")
 		}
 	case BackendProvisioned:
@@ -176,7 +173,7 @@ func (v *Vhost) resolveFiles(vc *VhostUserConf, podUID, ifname string) error {
 	if !filepath.IsAbs(base) || filepath.Clean(base) != base {
 		return invalid("vhostuser.podsDir", base, "want a clean absolute path")
 	}
-	if !podUIDRe.MatchString(podUID) {
+	if !isSafeName(podUID, 128) {
 		return invalid("pod UID", podUID, "cannot name a directory")
 	}
 	v.PodDir = filepath.Join(base, podUID)
