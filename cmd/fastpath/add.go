@@ -8,6 +8,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+	"github.com/vishvananda/netlink"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
@@ -96,12 +97,12 @@ func (c *call) add() (_ *current.Result, err error) {
 		PCI: vf.PCI, PF: vf.PF, PFPCI: vf.PFPCI, VFIndex: vf.Index, Driver: vf.Driver,
 		DeviceInfoFile: s.DeviceInfoFile,
 	}
-	var pfWant *sriov.PFSettings
+	var pfLink netlink.Link
 	if s.PFSideRequested() {
-		if _, rec.PFOrig, err = sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index); err != nil {
+		// The one read of the PF's VF table this ADD makes.
+		if pfLink, rec.PFOrig, err = sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index); err != nil {
 			return nil, err
 		}
-		pfWant = sriov.Desired(rec.PFOrig, s)
 	}
 	if mode == state.ModeKernel {
 		if rec.NetdevOrig, err = sriov.ReadNetdev(ns.HostH, vf.Netdev); err != nil {
@@ -131,12 +132,11 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 		crash.Point("add/netdev-mac")
 	}
-	if pfWant != nil {
-		pf, cur, err := sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index)
-		if err != nil {
-			return nil, err
-		}
-		if err := sriov.SetPFSettings(ns.HostH, pf, vf.Index, cur, pfWant); err != nil {
+	if rec.PFOrig != nil {
+		// From the recorded state, not a fresh read: the netdev's own MAC
+		// change may already show in the PF's table, and the admin MAC must
+		// be set all the same, so that the VF cannot change it.
+		if err := sriov.SetPFSettings(ns.HostH, pfLink, vf.Index, rec.PFOrig, sriov.Desired(rec.PFOrig, s)); err != nil {
 			return nil, err
 		}
 		c.log.Info("applied PF-side settings", "pf", vf.PF, "vf", vf.Index)
