@@ -89,6 +89,9 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, err
 	}
 	c.log.Debug("found VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "driver", vf.Driver, "mode", mode)
+	if mode == state.ModeUserspace && s.MTU != 0 {
+		c.log.Warn("mtu is not applied to a VF on a userspace driver: its app sets it", "mtu", s.MTU)
+	}
 
 	// 4. Record the original state durably, then claim the VF.
 	rec := &state.Record{

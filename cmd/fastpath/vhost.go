@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
@@ -45,6 +46,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	podUID := c.cargs.PodUID
 	if podUID == "" {
 		podUID = c.args.ContainerID
+		c.log.Warn("no K8S_POD_UID in CNI_ARGS: the pod directory is named after the container ID", "dir", podUID)
 	}
 	v, err := c.conf.ResolveVhost(podUID, c.args.IfName)
 	if err != nil {
@@ -208,7 +210,7 @@ func (c *call) linkProvisioned(v *config.Vhost, rec *state.Record, dir handover.
 			return err
 		}
 		if info.Type != "vhost-user" || info.VhostUser == nil {
-			return fmt.Errorf("device info %s describes a %q device, not vhost-user: %w", src, info.Type, errNoMode)
+			return types.NewError(ErrDevice, fmt.Sprintf("device info %s describes a %q device, not a vhost-user socket", src, info.Type), "")
 		}
 		src, rec.Vhost.Role = info.VhostUser.Path, info.VhostUser.Mode
 		if err := c.store.Save(rec); err != nil {

@@ -113,6 +113,12 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 	if v.Role == RoleClient && !filepath.IsAbs(v.OVSSocketDir) {
 		return nil, invalid("vhostuser.ovsSocketDir", v.OVSSocketDir, "want OVS's vhost-sock-dir, an absolute path")
 	}
+	if !validEndpoint(v.OVSDB) {
+		return nil, invalid("vhostuser.ovsdb", v.OVSDB, "want unix:/absolute/path or tcp:host:port")
+	}
+	if f := c.vfOnlyField(); f != "" {
+		return nil, invalid(f, "set", `a VF setting has no meaning in mode "vhostuser": use the vhostuser object's vlan and mtu`)
+	}
 	if v.Role != RoleServer && v.Role != RoleClient {
 		return nil, invalid("vhostuser.socketRole", v.Role, "want server or client")
 	}
@@ -123,6 +129,35 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// validEndpoint accepts the OVSDB endpoints fastpath can dial.
+func validEndpoint(e string) bool {
+	if p, ok := strings.CutPrefix(e, "unix:"); ok {
+		return filepath.IsAbs(p)
+	}
+	if hp, ok := strings.CutPrefix(e, "tcp:"); ok {
+		host, port, found := strings.Cut(hp, ":")
+		return found && host != "" && port != ""
+	}
+	return false
+}
+
+// vfOnlyField names a top-level VF setting present in the config, if any.
+func (c *NetConf) vfOnlyField() string {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"vlan", c.Vlan != nil}, {"vlanQoS", c.VlanQoS != nil}, {"vlanProto", c.VlanProto != nil},
+		{"spoofchk", c.SpoofChk != ""}, {"trust", c.Trust != ""}, {"link_state", c.LinkState != ""},
+		{"min_tx_rate", c.MinTxRate != nil}, {"max_tx_rate", c.MaxTxRate != nil}, {"mtu", c.MTU != nil},
+	} {
+		if f.set {
+			return f.name
+		}
+	}
+	return ""
 }
 
 // deviceRaw is the device as given, not lowered: for the provisioned

@@ -155,8 +155,13 @@ func TestVhostBadConfig(t *testing.T) {
 		{map[string]any{"bridge": "br0", "dirMode": "rwx"}, `vhostuser.dirMode "rwx"`},
 		{map[string]any{"bridge": "br0", "podsDir": "/run/" + strings.Repeat("d", 100)}, "more than the 107"},
 		{map[string]any{"backend": "provisioned"}, `deviceID ""`},
+		{map[string]any{"bridge": "br0", "ovsdb": "/var/run/openvswitch/db.sock"}, `vhostuser.ovsdb "/var/run/openvswitch/db.sock"`},
+		{map[string]any{"bridge": "br0", "top-level": map[string]any{"vlan": 100}}, `invalid vlan "set"`},
 	} {
-		_, err := n.Add(vhostConf(n, tc.vu, nil), cnitest.RT(pod, "c1", "net1"))
+		top := tc.vu["top-level"]
+		delete(tc.vu, "top-level")
+		plugin, _ := top.(map[string]any)
+		_, err := n.Add(vhostConf(n, tc.vu, plugin), cnitest.RT(pod, "c1", "net1"))
 		if cniCode(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ADD with %v = %v, want code 7 naming %s", tc.vu, err, tc.want)
 		}
