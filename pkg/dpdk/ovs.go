@@ -1,13 +1,19 @@
 // Package dpdk is the OVSDB side of fastpath's vhost-user mode: it adds,
 // finds and removes the vhost-user ports of an Open vSwitch (DPDK datapath)
-// bridge by talking OVSDB directly through libovsdb, never by running
-// ovs-vsctl.
+// bridge by talking OVSDB directly, never by running ovs-vsctl.
 //
-// A CNI plugin lives for one call, so the client here monitors nothing and
-// keeps no cache: Dial fetches the schema (list_dbs, get_schema), and every
-// method is one or two transactions whose select, mutate and delete
-// operations name their rows with where-conditions. AddPort is a single
-// transaction; DeletePort, GetPort and ListPorts are two.
+// A CNI plugin lives for one call, and its start-up is pod start-up, so
+// this is a small client of its own (rpc.go: RFC 7047 JSON-RPC over one
+// unix or tcp connection) that builds its operations in OVSDB notation
+// with the types of libovsdb's ovsdb package and nothing more of libovsdb:
+// libovsdb's client package alone pulls in Prometheus, protobuf and
+// testify and costs tens of milliseconds of start-up in a small VM. It
+// monitors nothing, keeps no cache and never fetches the schema: Dial is
+// one probe transaction (does the server serve Open_vSwitch with the
+// columns used here?), and every method is one or two transactions whose
+// select, mutate and delete operations name their rows with
+// where-conditions. AddPort is a single transaction; DeletePort, GetPort
+// and ListPorts are two.
 //
 // Nothing here creates or deletes a bridge, and nothing waits for
 // ovs-vswitchd: the database change is the whole job. ovs-vswitchd applies
@@ -19,23 +25,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/ovn-org/libovsdb/client"
-	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
-
-	"github.com/fastpath-cni/fastpath/pkg/dpdk/vswitch"
 )
 
 // DefaultEndpoint is where Open vSwitch's ovsdb-server listens by default.
-// (libovsdb's own default, unix:/var/run/openvswitch/ovsdb.sock, is not a
-// path Open vSwitch uses.)
 const DefaultEndpoint = "unix:/var/run/openvswitch/db.sock"
 
 // DefaultTimeout bounds Dial and each method when the context given has no
@@ -63,10 +63,18 @@ var (
 	ErrNoBridge = errors.New("bridge does not exist")
 )
 
+// Names in the Open_vSwitch database.
+const (
+	database       = "Open_vSwitch"
+	bridgeTable    = "Bridge"
+	portTable      = "Port"
+	interfaceTable = "Interface"
+)
+
 // OVS is a connection to one ovsdb-server's Open_vSwitch database. Its
-// methods may be called concurrently.
+// methods may be called concurrently (they take turns on the connection).
 type OVS struct {
-	c        client.Client
+	rpc      *rpcConn
 	endpoint string
 }
 
@@ -82,36 +90,46 @@ func Dial(ctx context.Context, endpoint string) (*OVS, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 
-	dbModel, err := clientDBModel()
-	if err != nil {
-		return nil, err
-	}
-	// libovsdb logs to stderr at verbosity 5 unless given a logger.
-	discard := logr.Discard()
-	c, err := client.NewOVSDBClient(dbModel, client.WithEndpoint(ep), client.WithLogger(&discard))
+	network, addr, _ := strings.Cut(ep, ":")
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb %s: %w", ep, err)
 	}
-	if err := c.Connect(ctx); err != nil {
-		c.Close()
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
-		return nil, fmt.Errorf("ovsdb: %w", err)
+	o := &OVS{rpc: newRPCConn(c), endpoint: ep}
+	if err := o.probe(ctx); err != nil {
+		o.Close()
+		return nil, fmt.Errorf("ovsdb %s: %w", ep, err)
 	}
-	return &OVS{c: c, endpoint: ep}, nil
+	return o, nil
 }
 
-// clientDBModel names only the tables this package touches: libovsdb
-// refuses to connect when a model's table or column is missing from the
-// server's schema, so the fewer tables, the more OVS releases work. Each of
-// these models is complete (every column), as generated.
-func clientDBModel() (model.ClientDBModel, error) {
-	return model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
-		vswitch.BridgeTable:    &vswitch.Bridge{},
-		vswitch.PortTable:      &vswitch.Port{},
-		vswitch.InterfaceTable: &vswitch.Interface{},
-	})
+// probe is the one round trip of Dial: a transaction of selects that match
+// no row (the all-zero UUID) but name every table and column this package
+// reads or writes. ovsdb-server checks them, so the server answering at
+// all, the database existing and its schema having those columns take one
+// small request, where fetching and parsing the schema would take
+// milliseconds.
+func (o *OVS) probe(ctx context.Context) error {
+	none := uuidIs("00000000-0000-0000-0000-000000000000")
+	_, err := o.transact(ctx,
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: bridgeTable, Where: []ovsdb.Condition{none}, Columns: []string{"_uuid", "name", "ports"}},
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: portTable, Where: []ovsdb.Condition{none}, Columns: portColumns},
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: interfaceTable, Where: []ovsdb.Condition{none}, Columns: interfaceColumns},
+	)
+	var rerr *rpcError
+	var opErr ovsdb.OperationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &rerr) && rerr.Err == "unknown database":
+		return fmt.Errorf("no %s database: %w", database, err)
+	case errors.As(err, &rerr) || errors.As(err, &opErr):
+		// E.g. "syntax error" ... "Interface" ... "unknown column".
+		return fmt.Errorf("%s database unusable: %w", database, err)
+	default:
+		return fmt.Errorf("no answer: %w", err)
+	}
 }
 
 func normalizeEndpoint(endpoint string) (string, error) {
@@ -126,9 +144,9 @@ func normalizeEndpoint(endpoint string) (string, error) {
 		return "", fmt.Errorf("ovsdb endpoint %q: %w", endpoint, err)
 	}
 	switch u.Scheme {
-	case client.UNIX:
-		// libovsdb silently swaps a relative "unix:db.sock" for its own
-		// default socket; make the path absolute instead.
+	case "unix":
+		// Relative to the working directory; made absolute so that
+		// Endpoint says which socket.
 		p := u.Path
 		if p == "" {
 			p = u.Opaque
@@ -141,7 +159,7 @@ func normalizeEndpoint(endpoint string) (string, error) {
 			return "", fmt.Errorf("ovsdb endpoint %q: %w", endpoint, err)
 		}
 		return "unix:" + abs, nil
-	case client.TCP:
+	case "tcp":
 		if u.Opaque == "" {
 			return "", fmt.Errorf("ovsdb endpoint %q: no host:port", endpoint)
 		}
@@ -163,8 +181,8 @@ func (o *OVS) Endpoint() string { return o.endpoint }
 
 // Close ends the connection. It may be called more than once.
 func (o *OVS) Close() {
-	if o != nil && o.c != nil {
-		o.c.Close()
+	if o != nil && o.rpc != nil {
+		o.rpc.Close()
 	}
 }
 
@@ -172,16 +190,13 @@ func (o *OVS) Close() {
 func (o *OVS) Ping(ctx context.Context) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	if !o.c.Connected() {
-		return fmt.Errorf("ovsdb %s: %w", o.endpoint, client.ErrNotConnected)
-	}
-	if err := o.c.Echo(ctx); err != nil {
-		// libovsdb's Echo reports a failed call as "incorrect server
-		// response"; name the cause where it is known.
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
+	const word = "fastpath"
+	var got []any
+	if err := o.rpc.call(ctx, "echo", []any{word}, &got); err != nil {
 		return fmt.Errorf("ovsdb %s: no answer to echo: %w", o.endpoint, err)
+	}
+	if len(got) != 1 || got[0] != word {
+		return fmt.Errorf("ovsdb %s: echo answered %v, want [%q]", o.endpoint, got, word)
 	}
 	return nil
 }
@@ -192,7 +207,7 @@ func (o *OVS) BridgeExists(ctx context.Context, bridge string) (bool, error) {
 	defer cancel()
 	res, err := o.transact(ctx, ovsdb.Operation{
 		Op:      ovsdb.OperationSelect,
-		Table:   vswitch.BridgeTable,
+		Table:   bridgeTable,
 		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, bridge)},
 		Columns: []string{"_uuid"},
 	})
@@ -257,48 +272,53 @@ func (o *OVS) AddPort(ctx context.Context, spec PortSpec) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 
-	iface := &vswitch.Interface{
-		UUID:       namedIface,
-		Name:       spec.Name,
-		Type:       spec.Type,
-		Options:    spec.Options,
-		MTURequest: spec.MTURequest,
+	// The rows, in OVSDB notation; columns left out get their defaults.
+	iface := ovsdb.Row{"name": spec.Name, "type": spec.Type}
+	if len(spec.Options) > 0 {
+		iface["options"] = stringMap(spec.Options)
 	}
-	port := &vswitch.Port{
-		UUID:        namedPort,
-		Name:        spec.Name,
-		Interfaces:  []string{namedIface},
-		Tag:         spec.Tag,
-		ExternalIDs: spec.ExternalIDs,
+	if spec.MTURequest != nil {
+		iface["mtu_request"] = *spec.MTURequest
 	}
-	inserts, err := o.c.Create(iface, port)
-	if err != nil {
-		return fmt.Errorf("ovsdb: add port %q: %w", spec.Name, err)
+	port := ovsdb.Row{"name": spec.Name, "interfaces": ovsdb.UUID{GoUUID: namedIface}}
+	if spec.Tag != nil {
+		port["tag"] = *spec.Tag
 	}
-	bridge := &vswitch.Bridge{Name: spec.Bridge}
-	mutate, err := o.c.Where(bridge).Mutate(bridge, model.Mutation{
-		Field:   &bridge.Ports,
-		Mutator: ovsdb.MutateOperationInsert,
-		Value:   []string{namedPort},
-	})
-	if err != nil {
-		return fmt.Errorf("ovsdb: add port %q: %w", spec.Name, err)
+	if len(spec.ExternalIDs) > 0 {
+		port["external_ids"] = stringMap(spec.ExternalIDs)
 	}
 
-	// The wait fails the transaction, before anything is inserted, unless
-	// the bridge exists: a mutate that matches no row is no error in OVSDB,
-	// and the unreferenced Port would silently vanish at commit.
-	ops := append([]ovsdb.Operation{waitBridge(spec.Bridge)}, inserts...)
-	ops = append(ops, mutate...)
-	_, err = o.transact(ctx, ops...)
+	// The waits fail the transaction, before anything is inserted, unless
+	// the bridge exists and no Port nor Interface has the name: a mutate
+	// that matches no row is no error in OVSDB (the unreferenced Port
+	// would silently vanish at commit), and an index clash at commit would
+	// not say which. ovsdb-server runs a transaction as a whole, so no
+	// other client's insert can come between the waits and the inserts.
+	ops := []ovsdb.Operation{
+		waitBridge(spec.Bridge),
+		waitNoName(portTable, spec.Name),
+		waitNoName(interfaceTable, spec.Name),
+		{Op: ovsdb.OperationInsert, Table: interfaceTable, Row: iface, UUIDName: namedIface},
+		{Op: ovsdb.OperationInsert, Table: portTable, Row: port, UUIDName: namedPort},
+		{
+			Op:        ovsdb.OperationMutate,
+			Table:     bridgeTable,
+			Where:     []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, spec.Bridge)},
+			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationInsert, ovsdb.UUID{GoUUID: namedPort})},
+		},
+	}
+	_, err := o.transact(ctx, ops...)
 	var timedOut *ovsdb.TimedOut
 	var violation *ovsdb.ConstraintViolation
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &timedOut) && timedOut.Operation() != nil && timedOut.Operation().Op == ovsdb.OperationWait:
+	case errors.As(err, &timedOut) && timedOut.Operation() == &ops[0]:
 		return fmt.Errorf("ovsdb: add port %q: %w: %q", spec.Name, ErrNoBridge, spec.Bridge)
-	case errors.As(err, &violation) && strings.Contains(violation.Error(), "for index on column"):
+	case errors.As(err, &timedOut) && (timedOut.Operation() == &ops[1] || timedOut.Operation() == &ops[2]),
+		// A unique index clash at commit: only if a server does not
+		// serialize transactions as ovsdb-server does.
+		errors.As(err, &violation) && strings.Contains(violation.Error(), "for index on column"):
 		return fmt.Errorf("ovsdb: add port %q to bridge %q: %w%s", spec.Name, spec.Bridge, ErrPortExists, o.whereIs(ctx, spec.Name))
 	default:
 		return fmt.Errorf("ovsdb: add port %q to bridge %q: %w", spec.Name, spec.Bridge, err)
@@ -320,15 +340,14 @@ func (o *OVS) whereIs(ctx context.Context, name string) string {
 	// No such port: the clash is an interface of another port (a bond).
 	res, err := o.transact(ctx, ovsdb.Operation{
 		Op:      ovsdb.OperationSelect,
-		Table:   vswitch.InterfaceTable,
+		Table:   interfaceTable,
 		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
 		Columns: []string{"_uuid"},
 	})
 	if err != nil || len(res[0].Rows) == 0 {
 		return ""
 	}
-	u, _ := res[0].Rows[0]["_uuid"].(ovsdb.UUID)
-	ports, err := o.selectPortRows(ctx, ovsdb.NewCondition("interfaces", ovsdb.ConditionIncludes, uuidSet(u.GoUUID)))
+	ports, err := o.selectPortRows(ctx, ovsdb.NewCondition("interfaces", ovsdb.ConditionIncludes, uuidSet(rowUUID(res[0].Rows[0], "_uuid"))))
 	if err != nil || len(ports) == 0 {
 		return " (an interface of that name exists)"
 	}
@@ -338,14 +357,31 @@ func (o *OVS) whereIs(ctx context.Context, name string) string {
 	return fmt.Sprintf(" (an interface of port %q)", ports[0].Name)
 }
 
+// waitBridge fails the transaction unless the bridge exists.
 func waitBridge(name string) ovsdb.Operation {
 	timeout := 0
 	return ovsdb.Operation{
 		Op:      ovsdb.OperationWait,
-		Table:   vswitch.BridgeTable,
+		Table:   bridgeTable,
 		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
 		Columns: []string{"name"},
 		Until:   string(ovsdb.WaitConditionEqual),
+		Rows:    []ovsdb.Row{{"name": name}},
+		Timeout: &timeout,
+	}
+}
+
+// waitNoName fails the transaction if the table has a row of that name:
+// the rows named so must differ from the one row {name}. (Waiting until
+// they equal no rows cannot be said: libovsdb omits an empty "rows".)
+func waitNoName(table, name string) ovsdb.Operation {
+	timeout := 0
+	return ovsdb.Operation{
+		Op:      ovsdb.OperationWait,
+		Table:   table,
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
+		Columns: []string{"name"},
+		Until:   string(ovsdb.WaitConditionNotEqual),
 		Rows:    []ovsdb.Row{{"name": name}},
 		Timeout: &timeout,
 	}
@@ -380,7 +416,7 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 		timeout := 0
 		ops = append(ops, ovsdb.Operation{
 			Op:      ovsdb.OperationWait,
-			Table:   vswitch.BridgeTable,
+			Table:   bridgeTable,
 			Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, bridge), holds},
 			Columns: []string{"name"},
 			Until:   string(ovsdb.WaitConditionEqual),
@@ -391,19 +427,19 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 	ops = append(ops,
 		ovsdb.Operation{
 			Op:        ovsdb.OperationMutate,
-			Table:     vswitch.BridgeTable,
+			Table:     bridgeTable,
 			Where:     []ovsdb.Condition{holds},
 			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete, uuidSet(p.UUID))},
 		},
 		ovsdb.Operation{
 			Op:    ovsdb.OperationDelete,
-			Table: vswitch.PortTable,
+			Table: portTable,
 			Where: []ovsdb.Condition{uuidIs(p.UUID)},
 		})
 	for _, u := range p.Interfaces {
 		ops = append(ops, ovsdb.Operation{
 			Op:    ovsdb.OperationDelete,
-			Table: vswitch.InterfaceTable,
+			Table: interfaceTable,
 			Where: []ovsdb.Condition{uuidIs(u)},
 		})
 	}
@@ -468,46 +504,84 @@ func (o *OVS) GetPort(ctx context.Context, name string) (*PortInfo, error) {
 // ListPorts returns the ports whose external_ids map key to value exactly,
 // sorted by name; for example all ports of one owner.
 func (o *OVS) ListPorts(ctx context.Context, externalIDKey, value string) ([]PortInfo, error) {
-	m, err := ovsdb.NewOvsMap(map[string]string{externalIDKey: value})
-	if err != nil {
-		return nil, err
-	}
-	infos, err := o.queryPorts(ctx, ovsdb.NewCondition("external_ids", ovsdb.ConditionIncludes, m))
+	cond := ovsdb.NewCondition("external_ids", ovsdb.ConditionIncludes, stringMap(map[string]string{externalIDKey: value}))
+	infos, err := o.queryPorts(ctx, cond)
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb: list ports with external_ids:%s=%q: %w", externalIDKey, value, err)
 	}
 	return infos, nil
 }
 
+// The columns read, as Port and Interface rows hold them.
 var (
 	portColumns      = []string{"_uuid", "name", "interfaces", "tag", "external_ids"}
 	interfaceColumns = []string{"_uuid", "name", "type", "options", "mtu_request", "ofport", "error", "link_state"}
 )
 
+type portRow struct {
+	UUID        string
+	Name        string
+	Interfaces  []string
+	Tag         *int
+	ExternalIDs map[string]string
+}
+
+func decodePort(r ovsdb.Row) portRow {
+	return portRow{
+		UUID:        rowUUID(r, "_uuid"),
+		Name:        rowString(r, "name"),
+		Interfaces:  rowUUIDs(r, "interfaces"),
+		Tag:         rowInt(r, "tag"),
+		ExternalIDs: rowMap(r, "external_ids"),
+	}
+}
+
+type interfaceRow struct {
+	UUID       string
+	Name       string
+	Type       string
+	Options    map[string]string
+	MTURequest *int
+	OFPort     *int
+	Error      string
+	LinkState  string
+}
+
+func decodeInterface(r ovsdb.Row) interfaceRow {
+	return interfaceRow{
+		UUID:       rowUUID(r, "_uuid"),
+		Name:       rowString(r, "name"),
+		Type:       rowString(r, "type"),
+		Options:    rowMap(r, "options"),
+		MTURequest: rowInt(r, "mtu_request"),
+		OFPort:     rowInt(r, "ofport"),
+		Error:      rowString(r, "error"),
+		LinkState:  rowString(r, "link_state"),
+	}
+}
+
 // selectPortRows reads the ports matching cond.
-func (o *OVS) selectPortRows(ctx context.Context, cond ovsdb.Condition) ([]vswitch.Port, error) {
+func (o *OVS) selectPortRows(ctx context.Context, cond ovsdb.Condition) ([]portRow, error) {
 	res, err := o.transact(ctx, ovsdb.Operation{
-		Op: ovsdb.OperationSelect, Table: vswitch.PortTable, Where: []ovsdb.Condition{cond}, Columns: portColumns,
+		Op: ovsdb.OperationSelect, Table: portTable, Where: []ovsdb.Condition{cond}, Columns: portColumns,
 	})
 	if err != nil {
 		return nil, err
 	}
-	ports := make([]vswitch.Port, len(res[0].Rows))
-	for i := range res[0].Rows {
-		if err := o.decode(&res[0].Rows[i], &ports[i]); err != nil {
-			return nil, err
-		}
+	ports := make([]portRow, len(res[0].Rows))
+	for i, r := range res[0].Rows {
+		ports[i] = decodePort(r)
 	}
 	return ports, nil
 }
 
 // selectBridgeOf is the select of the name of the bridge holding a port.
-// (Selecting the bridges' ports columns instead costs milliseconds once a
-// bridge has a few hundred ports: libovsdb decodes sets slowly.)
+// (Selecting the bridges' ports columns instead would ship every port's
+// UUID of every bridge.)
 func selectBridgeOf(portUUID string) ovsdb.Operation {
 	return ovsdb.Operation{
 		Op:      ovsdb.OperationSelect,
-		Table:   vswitch.BridgeTable,
+		Table:   bridgeTable,
 		Where:   []ovsdb.Condition{ovsdb.NewCondition("ports", ovsdb.ConditionIncludes, uuidSet(portUUID))},
 		Columns: []string{"name"},
 	}
@@ -526,8 +600,7 @@ func rowName(r ovsdb.OperationResult) string {
 	if len(r.Rows) == 0 {
 		return ""
 	}
-	name, _ := r.Rows[0]["name"].(string)
-	return name
+	return rowString(r.Rows[0], "name")
 }
 
 // queryPorts reads the ports matching cond, then, in a second transaction,
@@ -546,7 +619,7 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 		for _, u := range p.Interfaces {
 			ops = append(ops, ovsdb.Operation{
 				Op:      ovsdb.OperationSelect,
-				Table:   vswitch.InterfaceTable,
+				Table:   interfaceTable,
 				Where:   []ovsdb.Condition{uuidIs(u)},
 				Columns: interfaceColumns,
 			})
@@ -567,17 +640,14 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 			PortUUID:    p.UUID,
 		}
 		res = res[1:]
-		var iface *vswitch.Interface
+		var iface *interfaceRow
 		for range p.Interfaces {
 			r := res[0]
 			res = res[1:]
 			if len(r.Rows) == 0 {
 				continue // deleted meanwhile
 			}
-			var i vswitch.Interface
-			if err := o.decode(&r.Rows[0], &i); err != nil {
-				return nil, err
-			}
+			i := decodeInterface(r.Rows[0])
 			if iface == nil || i.Name == p.Name {
 				iface = &i
 			}
@@ -587,13 +657,9 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 			info.Type = iface.Type
 			info.Options = iface.Options
 			info.MTURequest = iface.MTURequest
-			info.OFPort = iface.Ofport
-			if iface.Error != nil {
-				info.Error = *iface.Error
-			}
-			if iface.LinkState != nil {
-				info.LinkState = *iface.LinkState
-			}
+			info.OFPort = iface.OFPort
+			info.Error = iface.Error
+			info.LinkState = iface.LinkState
 		}
 		infos = append(infos, info)
 	}
@@ -601,41 +667,100 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 	return infos, nil
 }
 
+// Values in OVSDB notation (RFC 7047 section 5.1), as libovsdb's ovsdb
+// package writes and reads them: a set of one element may stand as the
+// element itself, an empty set is ["set",[]], numbers read back as float64.
+
 func uuidSet(u string) ovsdb.OvsSet {
-	return ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: u}}}
+	return ovsdb.OvsSet{GoSet: []any{ovsdb.UUID{GoUUID: u}}}
 }
 
 func uuidIs(u string) ovsdb.Condition {
 	return ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: u})
 }
 
-// decode fills a model from a row that a select returned. libovsdb's
-// mapper fills only the schema's columns, and _uuid is not one of them.
-func (o *OVS) decode(row *ovsdb.Row, m model.Model) error {
-	dbModel := o.c.Cache().DatabaseModel()
-	info, err := dbModel.NewModelInfo(m)
-	if err != nil {
-		return err
+func stringMap(m map[string]string) ovsdb.OvsMap {
+	om := ovsdb.OvsMap{GoMap: make(map[any]any, len(m))}
+	for k, v := range m {
+		om.GoMap[k] = v
 	}
-	if err := dbModel.Mapper.GetRowData(row, info); err != nil {
-		return err
+	return om
+}
+
+// elements returns the elements of a set column's value.
+func elements(v any) []any {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case ovsdb.OvsSet:
+		return v.GoSet
+	default:
+		return []any{v}
 	}
-	if u, ok := (*row)["_uuid"].(ovsdb.UUID); ok {
-		return info.SetField("_uuid", u.GoUUID)
+}
+
+func rowUUID(r ovsdb.Row, column string) string {
+	u, _ := r[column].(ovsdb.UUID)
+	return u.GoUUID
+}
+
+func rowUUIDs(r ovsdb.Row, column string) []string {
+	var uuids []string
+	for _, e := range elements(r[column]) {
+		if u, ok := e.(ovsdb.UUID); ok {
+			uuids = append(uuids, u.GoUUID)
+		}
 	}
-	return errors.New("row without _uuid")
+	return uuids
+}
+
+// rowString reads a string column, or an optional one (a set of at most
+// one string): "" when empty.
+func rowString(r ovsdb.Row, column string) string {
+	for _, e := range elements(r[column]) {
+		s, _ := e.(string)
+		return s
+	}
+	return ""
+}
+
+// rowInt reads an optional integer column: nil when empty.
+func rowInt(r ovsdb.Row, column string) *int {
+	for _, e := range elements(r[column]) {
+		if f, ok := e.(float64); ok {
+			i := int(f)
+			return &i
+		}
+	}
+	return nil
+}
+
+// rowMap reads a string-to-string map column: never nil.
+func rowMap(r ovsdb.Row, column string) map[string]string {
+	om, _ := r[column].(ovsdb.OvsMap)
+	m := make(map[string]string, len(om.GoMap))
+	for k, v := range om.GoMap {
+		ks, kok := k.(string)
+		vs, vok := v.(string)
+		if kok && vok {
+			m[ks] = vs
+		}
+	}
+	return m
 }
 
 // transact runs ops as one transaction and turns any failed operation or
 // failed commit into an error (errors.As finds the *ovsdb.TimedOut,
-// *ovsdb.ConstraintViolation and so on). The results hold one element per
-// operation.
+// *ovsdb.ConstraintViolation and so on, whose Operation() points into ops).
+// The results hold one element per operation.
 func (o *OVS) transact(ctx context.Context, ops ...ovsdb.Operation) ([]ovsdb.OperationResult, error) {
-	res, err := o.c.Transact(ctx, ops...)
-	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
+	params := make([]any, 0, 1+len(ops))
+	params = append(params, database)
+	for _, op := range ops {
+		params = append(params, op)
+	}
+	var res []ovsdb.OperationResult
+	if err := o.rpc.call(ctx, "transact", params, &res); err != nil {
 		return nil, err
 	}
 	opErrs, err := ovsdb.CheckOperationResults(res, ops)
@@ -645,7 +770,8 @@ func (o *OVS) transact(ctx context.Context, ops ...ovsdb.Operation) ([]ovsdb.Ope
 			errs = append(errs, e)
 		}
 		if len(opErrs) == 0 {
-			// The commit itself failed (e.g. an index clash).
+			// The commit itself failed (e.g. an index clash), or the
+			// results are short.
 			errs = append(errs, err)
 		}
 		return nil, errors.Join(errs...)

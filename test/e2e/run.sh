@@ -13,6 +13,7 @@ go build -o "$BIN/" ./cmd/fastpath \
   github.com/containernetworking/plugins/plugins/ipam/host-local \
   github.com/containernetworking/plugins/plugins/meta/tuning \
   github.com/containernetworking/cni/cnitool
+go build -o "$BIN/" ./cmd/fastpathctl
 # The fault-injection build: dies at the step FASTPATH_CRASH_AT names.
 go build -tags faultinject -o "$BIN/fastpath-crash" ./cmd/fastpath
 go test -c -tags e2e -o "$BIN/e2e.test" ./test/e2e
