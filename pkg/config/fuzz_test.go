@@ -220,7 +220,7 @@ func fzCheckVhost(t *testing.T, c *config.NetConf, podUID, ifname string, v *con
 	if v.Role == config.RoleClient && !filepath.IsAbs(v.OVSSocketDir) {
 		t.Errorf("client role with OVS socket directory %q", v.OVSSocketDir)
 	}
-	if v.Vlan < 0 || v.Vlan > 4094 || (v.MTU != 0 && (v.MTU < 68 || v.MTU > 9710)) || v.Queues < 1 || v.Queues > 128 || v.GID < -1 {
+	if v.Vlan < 0 || v.Vlan > 4094 || (v.MTU != 0 && (v.MTU < 68 || v.MTU > 9710)) || v.Queues < 1 || v.Queues > 128 || v.GID < -1 || v.GID > 4294967294 {
 		t.Errorf("vlan %d, mtu %d, queues %d, gid %d out of range", v.Vlan, v.MTU, v.Queues, v.GID)
 	}
 	if v.DirMode&^0o777 != 0 || v.FileMode&^0o777 != 0 {

@@ -192,8 +192,9 @@ func (v *Vhost) resolveNumbers(vc *VhostUserConf) error {
 		v.Queues = *vc.Queues
 	}
 	if vc.Group != nil {
-		if *vc.Group < 0 {
-			return invalid("vhostuser.group", fmt.Sprint(*vc.Group), "want a GID, 0 or more")
+		// chown takes 32 bits, and (uid_t)-1 means "unchanged".
+		if *vc.Group < 0 || *vc.Group > 4294967294 {
+			return invalid("vhostuser.group", fmt.Sprint(*vc.Group), "want a GID from 0 to 4294967294")
 		}
 		v.GID = *vc.Group
 	}
