@@ -103,8 +103,9 @@ if ! qemu_ok; then
     { apt_update; apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86; }
   qemu_ok || { log "qemu-system-x86_64 has no igb device"; exit 1; }
 fi
-# iputils-ping: for host-side netns tests; the guest uses busybox ping.
-install_missing busybox-static kmod cpio iproute2 iputils-ping
+# iputils-ping: for host-side netns tests; the guest uses busybox ping. strace: make bench
+# copies it into the guest to show where one ADD and one DEL spend their time.
+install_missing busybox-static kmod cpio iproute2 iputils-ping strace
 
 # --- Open vSwitch with DPDK, dpdk-testpmd --------------------------------------------------
 # The postinst of openvswitch-switch (and dpdk's) would start their services through

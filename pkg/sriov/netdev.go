@@ -94,11 +94,11 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 		}
 		crash.Point("add/mtu")
 	}
-	if err := moveNS(ns.Host, link.Attrs().Index, ns.Host, ns.Pod, ifname); err != nil {
+	if err := MoveNS(ns.Host, link.Attrs().Index, ns.Host, ns.Pod, ifname); err != nil {
 		// The kernel may have moved it and then failed the rename (ifname
 		// taken in the pod): fetch it back under its host name.
 		if l, lerr := ns.PodH.LinkByName(hostName); lerr == nil && isVF(l, link.Attrs().ParentDev, link.Attrs().Index) {
-			err = errors.Join(err, moveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, hostName))
+			err = errors.Join(err, MoveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, hostName))
 		}
 		return fmt.Errorf("moving %s into the pod as %s: %w", hostName, ifname, err)
 	}
@@ -114,11 +114,11 @@ func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
 	return nil
 }
 
-// moveNS moves netdev index from namespace from into namespace to and names
+// MoveNS moves netdev index from namespace from into namespace to and names
 // it name there, in one RTM_SETLINK: the kernel moves, then renames; if the
 // netdev's current name is taken in the target, it takes name on arrival.
 // cur is the namespace the calling thread returns to.
-func moveNS(from netns.NsHandle, index int, cur, to netns.NsHandle, name string) error {
+func MoveNS(from netns.NsHandle, index int, cur, to netns.NsHandle, name string) error {
 	sock, err := nl.GetNetlinkSocketAt(from, cur, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("opening netlink: %w", err)
@@ -159,7 +159,7 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) er
 }
 
 func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
-	if err := moveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, origName); err != nil {
+	if err := MoveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, origName); err != nil {
 		return fmt.Errorf("moving %s out of the pod as %s: %w", l.Attrs().Name, origName, err)
 	}
 	crash.Point("del/moved-out")

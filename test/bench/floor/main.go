@@ -1,0 +1,763 @@
+// Command floor is the bare program of `make bench`: it does only the kernel
+// calls (or the OVSDB transaction) that one fastpath path needs, with nothing
+// else around them (no config, no state, no logging, no IPAM), and times
+// them inside the process, step by step. Added to the process starts a CNI
+// call cannot avoid (measured apart, on VERSION calls), that is the floor the
+// path is compared with.
+//
+//	floor kernel -pf eth0 -vf 0 -netdev eth1 [-mac M] [-vlan N] [-mtu N] [-addr A/N -route D/N -gw G]
+//	    ADD: netlink sockets in the host and the pod namespace; the PF link with
+//	    its VF table and the VF netdev; the netdev's MAC; the PF-side MAC and
+//	    VLAN; MTU; the netdev moved into the pod and renamed in one request,
+//	    up; address and route. DEL: the reverse, back to the
+//	    state found (PF side, name, MAC, MTU, permanent address).
+//	floor pfside -pf eth0 -vf 6 [-mac M] [-vlan N] [-spoofchk on|off] [-trust on|off]
+//	    A VF on vfio-pci: the PF-side settings only, and back.
+//	floor vhost -ovsdb unix:PATH -bridge BR -dir DIR [-vlan N]
+//	    vhost-user on OVS: the pod directory, one OVSDB connection adding the port
+//	    (pkg/dpdk, as fastpath), the app's JSON file; DEL removes them.
+//
+// Common flags: -n cycles (default 30), -warmup, -settle (pause after each
+// ADD and DEL, untimed), -name (series prefix), -env (guest or host). Every
+// cycle makes a fresh pod namespace (untimed). Results are bench.Records on
+// stdout. A PF-side setting already at its wanted value is not set again, so
+// the floor is the least a correct implementation must do.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/fastpath-cni/fastpath/pkg/dpdk"
+	"github.com/fastpath-cni/fastpath/pkg/sriov"
+	"github.com/fastpath-cni/fastpath/test/bench"
+)
+
+type common struct {
+	n, warmup  int
+	settle     time.Duration
+	name, env  string
+	emit       *bench.Emitter
+	addSteps   *steps
+	delSteps   *steps
+	extraNames []string
+}
+
+func (c *common) flags(fs *flag.FlagSet, name string) {
+	fs.IntVar(&c.n, "n", 30, "measured cycles")
+	fs.IntVar(&c.warmup, "warmup", 2, "cycles before measuring")
+	fs.DurationVar(&c.settle, "settle", 50*time.Millisecond, "untimed pause after each ADD and DEL")
+	fs.StringVar(&c.name, "name", "floor/"+name, "series name prefix")
+	fs.StringVar(&c.env, "env", bench.EnvGuest, "environment the records are tagged with")
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: floor kernel|pfside|vhost [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "kernel":
+		err = kernelCmd(os.Args[2:])
+	case "pfside":
+		err = pfsideCmd(os.Args[2:])
+	case "vhost":
+		err = vhostCmd(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown path %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "floor %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// steps times the steps of one operation; each step's time is from the end
+// of the one before.
+type steps struct {
+	order []string
+	per   map[string][]time.Duration
+	total []time.Duration
+	cycle map[string]time.Duration
+	start time.Time
+	last  time.Time
+}
+
+func newSteps() *steps { return &steps{per: map[string][]time.Duration{}} }
+
+func (s *steps) begin() {
+	s.cycle = map[string]time.Duration{}
+	s.start = time.Now()
+	s.last = s.start
+}
+
+func (s *steps) mark(name string) {
+	now := time.Now()
+	if _, ok := s.per[name]; !ok {
+		s.order = append(s.order, name)
+		s.per[name] = nil
+	}
+	s.cycle[name] += now.Sub(s.last)
+	s.last = now
+}
+
+// end closes the cycle; keep says whether it counts (not a warm-up).
+func (s *steps) end(keep bool) time.Duration {
+	d := s.last.Sub(s.start)
+	if keep {
+		s.total = append(s.total, d)
+		for _, n := range s.order {
+			s.per[n] = append(s.per[n], s.cycle[n])
+		}
+	}
+	return d
+}
+
+func (s *steps) emit(e *bench.Emitter, prefix string) {
+	e.Series(prefix, s.total)
+	for _, n := range s.order {
+		e.Series(prefix+"/"+n, s.per[n])
+	}
+}
+
+// run does warm-up and measured cycles of add then del, each on a fresh pod
+// namespace when withPod.
+func (c *common) run(withPod bool, add, del func(pod string, keep bool) error) error {
+	c.emit = bench.NewEmitter(os.Stdout, c.env)
+	c.addSteps, c.delSteps = newSteps(), newSteps()
+	for i := -c.warmup; i < c.n; i++ {
+		pod := ""
+		if withPod {
+			var err error
+			if pod, err = newPodNS(fmt.Sprintf("floor-%d-%d", os.Getpid(), i+c.warmup)); err != nil {
+				return err
+			}
+		}
+		err := add(pod, i >= 0)
+		if err == nil {
+			time.Sleep(c.settle)
+			err = del(pod, i >= 0)
+			time.Sleep(c.settle)
+		}
+		if pod != "" {
+			if derr := netns.DeleteNamed(filepath.Base(pod)); derr != nil && err == nil {
+				err = derr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("cycle %d: %w", i, err)
+		}
+	}
+	c.addSteps.emit(c.emit, c.name+"/ADD")
+	c.delSteps.emit(c.emit, c.name+"/DEL")
+	c.emit.Info(c.name, map[string]string{
+		"add-steps": strings.Join(c.addSteps.order, ","),
+		"del-steps": strings.Join(c.delSteps.order, ","),
+		"extra":     strings.Join(c.extraNames, ","),
+	})
+	return nil
+}
+
+// newPodNS makes a named network namespace (/var/run/netns/NAME), as a
+// runtime does before ADD.
+func newPodNS(name string) (string, error) {
+	ch := make(chan error, 1)
+	go func() {
+		// The thread ends in the new namespace and dies with this goroutine.
+		runtime.LockOSThread()
+		h, err := netns.NewNamed(name)
+		if err == nil {
+			h.Close()
+		}
+		ch <- err
+	}()
+	if err := <-ch; err != nil {
+		return "", fmt.Errorf("creating pod namespace: %w", err)
+	}
+	return filepath.Join("/var/run/netns", name), nil
+}
+
+type handles struct {
+	host, pod   netns.NsHandle
+	hostH, podH *netlink.Handle
+}
+
+func openHandles(podPath string) (*handles, error) {
+	h := &handles{host: -1, pod: -1}
+	var err error
+	if h.host, err = netns.Get(); err != nil {
+		return nil, err
+	}
+	if h.hostH, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		return nil, err
+	}
+	if podPath == "" {
+		return h, nil
+	}
+	if h.pod, err = netns.GetFromPath(podPath); err != nil {
+		return nil, err
+	}
+	h.podH, err = netlink.NewHandleAt(h.pod, unix.NETLINK_ROUTE)
+	return h, err
+}
+
+func (h *handles) close() {
+	if h.podH != nil {
+		h.podH.Close()
+	}
+	h.pod.Close()
+	h.hostH.Close()
+	h.host.Close()
+}
+
+func vfInfo(l netlink.Link, idx int) (netlink.VfInfo, error) {
+	for _, v := range l.Attrs().Vfs {
+		if v.ID == idx {
+			return v, nil
+		}
+	}
+	return netlink.VfInfo{}, fmt.Errorf("PF %s reports no VF %d", l.Attrs().Name, idx)
+}
+
+// pfState is the PF side of a VF that the floor changes.
+type pfState struct {
+	mac             string
+	vlan, qos       int
+	spoofchk, trust bool
+}
+
+func pfStateOf(v netlink.VfInfo) pfState {
+	return pfState{mac: v.Mac.String(), vlan: v.Vlan, qos: v.Qos, spoofchk: v.Spoofchk, trust: v.Trust != 0}
+}
+
+// setPF moves the PF side from cur to want, only what differs.
+func setPF(h *netlink.Handle, pf netlink.Link, idx int, cur, want pfState) error {
+	if cur.mac != want.mac {
+		mac, err := net.ParseMAC(want.mac)
+		if err != nil {
+			return err
+		}
+		if err := h.LinkSetVfHardwareAddr(pf, idx, mac); err != nil {
+			return fmt.Errorf("vf mac %s: %w", want.mac, err)
+		}
+	}
+	if cur.vlan != want.vlan || cur.qos != want.qos {
+		if err := h.LinkSetVfVlanQos(pf, idx, want.vlan, want.qos); err != nil {
+			return fmt.Errorf("vf vlan %d: %w", want.vlan, err)
+		}
+	}
+	if cur.spoofchk != want.spoofchk {
+		if err := h.LinkSetVfSpoofchk(pf, idx, want.spoofchk); err != nil {
+			return fmt.Errorf("vf spoofchk: %w", err)
+		}
+	}
+	if cur.trust != want.trust {
+		if err := h.LinkSetVfTrust(pf, idx, want.trust); err != nil {
+			return fmt.Errorf("vf trust: %w", err)
+		}
+	}
+	return nil
+}
+
+func onOff(s string) (*bool, error) {
+	switch s {
+	case "":
+		return nil, nil
+	case "on":
+		v := true
+		return &v, nil
+	case "off":
+		v := false
+		return &v, nil
+	}
+	return nil, fmt.Errorf("want on or off, not %q", s)
+}
+
+// --- kernel VF --------------------------------------------------------------------------
+
+type netdevState struct {
+	name, mac, perm string
+	mtu             int
+	up              bool
+}
+
+func netdevStateOf(l netlink.Link) netdevState {
+	a := l.Attrs()
+	s := netdevState{name: a.Name, mac: a.HardwareAddr.String(), mtu: a.MTU, up: a.Flags&net.FlagUp != 0}
+	if a.PermHWAddr != nil {
+		s.perm = a.PermHWAddr.String()
+	}
+	return s
+}
+
+func kernelCmd(args []string) error {
+	var c common
+	fs := flag.NewFlagSet("kernel", flag.ExitOnError)
+	c.flags(fs, "kernel")
+	pfName := fs.String("pf", "", "PF netdev")
+	idx := fs.Int("vf", 0, "VF index on the PF")
+	netdev := fs.String("netdev", "", "VF netdev on the host")
+	ifname := fs.String("ifname", "net1", "name in the pod")
+	macS := fs.String("mac", "", "MAC for the VF (netdev and PF admin MAC)")
+	vlan := fs.Int("vlan", -1, "VF VLAN (-1: untouched)")
+	mtu := fs.Int("mtu", 0, "MTU in the pod (0: untouched)")
+	addrS := fs.String("addr", "", "address in the pod, CIDR")
+	routeS := fs.String("route", "", "route in the pod, CIDR")
+	gwS := fs.String("gw", "", "the route's gateway")
+	fs.Parse(args)
+	var mac net.HardwareAddr
+	if *macS != "" {
+		var err error
+		if mac, err = net.ParseMAC(*macS); err != nil {
+			return err
+		}
+	}
+	var addr *netlink.Addr
+	if *addrS != "" {
+		var err error
+		if addr, err = netlink.ParseAddr(*addrS); err != nil {
+			return err
+		}
+	}
+	var route *netlink.Route
+	if *routeS != "" {
+		_, dst, err := net.ParseCIDR(*routeS)
+		if err != nil {
+			return err
+		}
+		route = &netlink.Route{Dst: dst, Gw: net.ParseIP(*gwS)}
+	}
+
+	// What the host shows before: DEL must bring back exactly that.
+	hostH, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer hostH.Close()
+	pf0, err := hostH.LinkByName(*pfName)
+	if err != nil {
+		return err
+	}
+	v0, err := vfInfo(pf0, *idx)
+	if err != nil {
+		return err
+	}
+	pfOrig := pfStateOf(v0)
+	l0, err := hostH.LinkByName(*netdev)
+	if err != nil {
+		return err
+	}
+	ndOrig := netdevStateOf(l0)
+	pfWant := pfOrig
+	if mac != nil {
+		pfWant.mac = mac.String()
+	}
+	if *vlan >= 0 {
+		pfWant.vlan, pfWant.qos = *vlan, 0
+	}
+	// DEL's PF-side target: as fastpath, the VF's own address is not
+	// written back as an admin MAC; the admin MAC is cleared and the
+	// netdev's MAC restored, and the PF lists it again.
+	pfBack := pfOrig
+	if pfBack.mac == ndOrig.mac {
+		pfBack.mac = "00:00:00:00:00:00"
+	}
+
+	operUp := []time.Duration{}
+	c.extraNames = []string{"ADD/oper-up"}
+	var upAt time.Time
+	var linkIndex int
+
+	add := func(pod string, keep bool) error {
+		st := c.addSteps
+		st.begin()
+		h, err := openHandles(pod)
+		if err != nil {
+			return err
+		}
+		defer h.close()
+		st.mark("netlink")
+		pf, err := h.hostH.LinkByName(*pfName)
+		if err != nil {
+			return err
+		}
+		v, err := vfInfo(pf, *idx)
+		if err != nil {
+			return err
+		}
+		l, err := h.hostH.LinkByName(*netdev)
+		if err != nil {
+			return err
+		}
+		st.mark("read")
+		if mac != nil {
+			if l.Attrs().Flags&net.FlagUp != 0 {
+				if err := h.hostH.LinkSetDown(l); err != nil {
+					return err
+				}
+			}
+			if err := h.hostH.LinkSetHardwareAddr(l, mac); err != nil {
+				return fmt.Errorf("netdev mac: %w", err)
+			}
+			st.mark("netdev-mac")
+		}
+		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), pfWant); err != nil {
+			return err
+		}
+		st.mark("pf-side")
+		if *mtu != 0 {
+			if err := h.hostH.LinkSetMTU(l, *mtu); err != nil {
+				return fmt.Errorf("mtu: %w", err)
+			}
+			st.mark("mtu")
+		}
+		// One RTM_SETLINK moves it into the pod and renames it, as fastpath.
+		if err := sriov.MoveNS(h.host, l.Attrs().Index, h.host, h.pod, *ifname); err != nil {
+			return fmt.Errorf("move: %w", err)
+		}
+		st.mark("to-pod")
+		if err := h.podH.LinkSetUp(l); err != nil {
+			return err
+		}
+		upAt = time.Now()
+		st.mark("up")
+		if addr != nil {
+			if err := h.podH.AddrAdd(l, addr); err != nil {
+				return fmt.Errorf("addr: %w", err)
+			}
+			st.mark("addr")
+		}
+		if route != nil {
+			r := *route
+			r.LinkIndex = l.Attrs().Index
+			if err := h.podH.RouteAdd(&r); err != nil {
+				return fmt.Errorf("route: %w", err)
+			}
+			st.mark("route")
+		}
+		st.end(keep)
+		linkIndex = l.Attrs().Index
+		// Not in the floor: how long the kernel takes to report carrier
+		// (only then does an announcement leave the host).
+		d, err := waitOperUp(h.podH, linkIndex, upAt, 3*time.Second)
+		if err != nil {
+			c.emit.Warn(c.name, "%v", err)
+		}
+		if keep {
+			operUp = append(operUp, d)
+		}
+		return nil
+	}
+
+	del := func(pod string, keep bool) error {
+		st := c.delSteps
+		st.begin()
+		h, err := openHandles(pod)
+		if err != nil {
+			return err
+		}
+		defer h.close()
+		st.mark("netlink")
+		pf, err := h.hostH.LinkByName(*pfName)
+		if err != nil {
+			return err
+		}
+		v, err := vfInfo(pf, *idx)
+		if err != nil {
+			return err
+		}
+		l, err := h.podH.LinkByName(*ifname)
+		if err != nil {
+			return err
+		}
+		st.mark("read")
+		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), pfBack); err != nil {
+			return err
+		}
+		st.mark("pf-side")
+		if err := sriov.MoveNS(h.pod, l.Attrs().Index, h.host, h.host, ndOrig.name); err != nil {
+			return fmt.Errorf("move: %w", err)
+		}
+		st.mark("to-host")
+		cur := netdevStateOf(l) // as it was in the pod: its MAC and MTU
+		if cur.mac != ndOrig.mac {
+			m, _ := net.ParseMAC(ndOrig.mac)
+			if err := h.hostH.LinkSetHardwareAddr(l, m); err != nil {
+				return fmt.Errorf("restoring mac: %w", err)
+			}
+		}
+		if cur.mtu != ndOrig.mtu {
+			if err := h.hostH.LinkSetMTU(l, ndOrig.mtu); err != nil {
+				return fmt.Errorf("restoring mtu: %w", err)
+			}
+		}
+		st.mark("netdev-restore")
+		// igbvf takes its permanent address from the PF at reset: one
+		// open and close brings it back when it differs.
+		if ndOrig.perm != "" {
+			now, err := h.hostH.LinkByIndex(l.Attrs().Index)
+			if err != nil {
+				return err
+			}
+			if now.Attrs().PermHWAddr != nil && now.Attrs().PermHWAddr.String() != ndOrig.perm {
+				if err := h.hostH.LinkSetUp(now); err != nil {
+					return err
+				}
+				if err := h.hostH.LinkSetDown(now); err != nil {
+					return err
+				}
+			}
+			st.mark("perm-resync")
+		}
+		if ndOrig.up {
+			if err := h.hostH.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		st.end(keep)
+		// Untimed: the host must show what it showed before.
+		return checkKernel(hostH, *pfName, *idx, *netdev, pfOrig, ndOrig)
+	}
+	if err := c.run(true, add, del); err != nil {
+		return err
+	}
+	c.emit.Series(c.name+"/ADD/oper-up", operUp)
+	return nil
+}
+
+func waitOperUp(h *netlink.Handle, index int, since time.Time, timeout time.Duration) (time.Duration, error) {
+	deadline := since.Add(timeout)
+	for {
+		l, err := h.LinkByIndex(index)
+		if err != nil {
+			return 0, err
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return time.Since(since), nil
+		}
+		if time.Now().After(deadline) {
+			return timeout, fmt.Errorf("link %d not operationally up after %s", index, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func checkKernel(h *netlink.Handle, pfName string, idx int, netdev string, pfOrig pfState, ndOrig netdevState) error {
+	pf, err := h.LinkByName(pfName)
+	if err != nil {
+		return err
+	}
+	v, err := vfInfo(pf, idx)
+	if err != nil {
+		return err
+	}
+	l, err := h.LinkByName(netdev)
+	if err != nil {
+		return fmt.Errorf("after DEL: %w", err)
+	}
+	var errs []error
+	if got := pfStateOf(v); got != pfOrig {
+		errs = append(errs, fmt.Errorf("after DEL the PF shows VF %d as %+v, before %+v", idx, got, pfOrig))
+	}
+	if got := netdevStateOf(l); got != ndOrig {
+		errs = append(errs, fmt.Errorf("after DEL the VF netdev is %+v, before %+v", got, ndOrig))
+	}
+	return errors.Join(errs...)
+}
+
+// --- userspace VF (vfio-pci) ------------------------------------------------------------
+
+func pfsideCmd(args []string) error {
+	var c common
+	fs := flag.NewFlagSet("pfside", flag.ExitOnError)
+	c.flags(fs, "pfside")
+	pfName := fs.String("pf", "", "PF netdev")
+	idx := fs.Int("vf", 0, "VF index on the PF")
+	macS := fs.String("mac", "", "VF admin MAC")
+	vlan := fs.Int("vlan", -1, "VF VLAN (-1: untouched)")
+	spoofS := fs.String("spoofchk", "", "on or off")
+	trustS := fs.String("trust", "", "on or off")
+	fs.Parse(args)
+	spoof, err := onOff(*spoofS)
+	if err != nil {
+		return err
+	}
+	trust, err := onOff(*trustS)
+	if err != nil {
+		return err
+	}
+	hostH, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer hostH.Close()
+	pf0, err := hostH.LinkByName(*pfName)
+	if err != nil {
+		return err
+	}
+	v0, err := vfInfo(pf0, *idx)
+	if err != nil {
+		return err
+	}
+	orig := pfStateOf(v0)
+	want := orig
+	if *macS != "" {
+		m, err := net.ParseMAC(*macS)
+		if err != nil {
+			return err
+		}
+		want.mac = m.String()
+	}
+	if *vlan >= 0 {
+		want.vlan, want.qos = *vlan, 0
+	}
+	if spoof != nil {
+		want.spoofchk = *spoof
+	}
+	if trust != nil {
+		want.trust = *trust
+	}
+	step := func(st *steps, to pfState) error {
+		st.begin()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		st.mark("netlink")
+		pf, err := h.LinkByName(*pfName)
+		if err != nil {
+			return err
+		}
+		v, err := vfInfo(pf, *idx)
+		if err != nil {
+			return err
+		}
+		st.mark("read")
+		if err := setPF(h, pf, *idx, pfStateOf(v), to); err != nil {
+			return err
+		}
+		st.mark("pf-side")
+		h.Close()
+		st.mark("close")
+		return nil
+	}
+	add := func(_ string, keep bool) error {
+		if err := step(c.addSteps, want); err != nil {
+			return err
+		}
+		c.addSteps.end(keep)
+		return nil
+	}
+	del := func(_ string, keep bool) error {
+		if err := step(c.delSteps, orig); err != nil {
+			return err
+		}
+		c.delSteps.end(keep)
+		pf, err := hostH.LinkByName(*pfName)
+		if err != nil {
+			return err
+		}
+		v, err := vfInfo(pf, *idx)
+		if err != nil {
+			return err
+		}
+		if got := pfStateOf(v); got != orig {
+			return fmt.Errorf("after DEL the PF shows VF %d as %+v, before %+v", *idx, got, orig)
+		}
+		return nil
+	}
+	return c.run(false, add, del)
+}
+
+// --- vhost-user on OVS ------------------------------------------------------------------
+
+func vhostCmd(args []string) error {
+	var c common
+	fs := flag.NewFlagSet("vhost", flag.ExitOnError)
+	c.flags(fs, "vhost")
+	ovsdb := fs.String("ovsdb", "", "OVSDB endpoint")
+	bridge := fs.String("bridge", "", "OVS bridge")
+	dir := fs.String("dir", "", "pods directory")
+	vlan := fs.Int("vlan", 0, "access VLAN of the port (0: none)")
+	fs.Parse(args)
+	ctx := context.Background()
+	seq := 0
+	var podDir, port string
+	add := func(_ string, keep bool) error {
+		st := c.addSteps
+		seq++
+		port = fmt.Sprintf("vhfloor%d", seq)
+		podDir = filepath.Join(*dir, fmt.Sprintf("uid-floor-%d", seq))
+		st.begin()
+		if err := os.Mkdir(podDir, 0o750); err != nil {
+			return err
+		}
+		st.mark("pod-dir")
+		o, err := dpdk.Dial(ctx, *ovsdb)
+		if err != nil {
+			return err
+		}
+		st.mark("dial")
+		spec := dpdk.PortSpec{
+			Bridge: *bridge, Name: port, Type: dpdk.TypeVhostUserClient,
+			Options: map[string]string{dpdk.OptVhostServerPath: filepath.Join(podDir, "net1.sock")},
+			ExternalIDs: map[string]string{
+				"fastpath.network": "floor", "fastpath.container-id": port, "fastpath.ifname": "net1",
+			},
+		}
+		if *vlan != 0 {
+			spec.Tag = vlan
+		}
+		if err := o.AddPort(ctx, spec); err != nil {
+			return err
+		}
+		st.mark("add-port")
+		o.Close()
+		st.mark("close")
+		info := fmt.Sprintf(`{"socket":%q,"role":"server","mac":"02:00:00:00:00:01","queues":1}`+"\n", filepath.Join(podDir, "net1.sock"))
+		if err := os.WriteFile(filepath.Join(podDir, "net1.json"), []byte(info), 0o640); err != nil {
+			return err
+		}
+		st.mark("app-file")
+		st.end(keep)
+		return nil
+	}
+	del := func(_ string, keep bool) error {
+		st := c.delSteps
+		st.begin()
+		o, err := dpdk.Dial(ctx, *ovsdb)
+		if err != nil {
+			return err
+		}
+		st.mark("dial")
+		if err := o.DeletePort(ctx, *bridge, port); err != nil {
+			return err
+		}
+		st.mark("delete-port")
+		o.Close()
+		st.mark("close")
+		if err := os.Remove(filepath.Join(podDir, "net1.json")); err != nil {
+			return err
+		}
+		if err := os.Remove(podDir); err != nil {
+			return err
+		}
+		st.mark("files")
+		st.end(keep)
+		return nil
+	}
+	return c.run(false, add, del)
+}
