@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -250,5 +253,46 @@ func TestCorruptRecord(t *testing.T) {
 				t.Errorf("state = %v, want only the .corrupt file", got)
 			}
 		})
+	}
+}
+
+// stdout carries the CNI result and nothing else; the logs go to stderr
+// (or logFile) as JSON lines, one per step, each naming the container, the
+// interface and the device.
+func TestStdoutOnlyResult(t *testing.T) {
+	nd := newNode(t, 1)
+	pod := nd.pod()
+	conf := nd.conf("1.1.0", map[string]any{"logFile": nil, "logLevel": "debug"}).Plugins[0].Bytes
+	var m map[string]any
+	must(t, json.Unmarshal(conf, &m))
+	m["name"], m["cniVersion"] = "fpnet", "1.1.0"
+	stdin, _ := json.Marshal(m)
+	run := func(cmd string) (string, string) {
+		c := exec.Command(filepath.Join(binDir, "fastpath"))
+		c.Env = append(os.Environ(), "CNI_COMMAND="+cmd, "CNI_CONTAINERID=c1", "CNI_NETNS="+pod.Path(),
+			"CNI_IFNAME=net1", "CNI_PATH="+binDir)
+		c.Stdin = bytes.NewReader(stdin)
+		var out, errb bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errb
+		must(t, c.Run())
+		return out.String(), errb.String()
+	}
+	out, logs := run("ADD")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res["cniVersion"] != "1.1.0" {
+		t.Fatalf("stdout is not just the result: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("want a log line per step, got:\n%s", logs)
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["container"] != "c1" || rec["ifname"] != "net1" || rec["deviceID"] != vfPCI {
+			t.Errorf("log line without container, ifname and deviceID: %s", l)
+		}
+	}
+	if out, _ := run("DEL"); out != "" {
+		t.Errorf("DEL wrote to stdout: %q", out)
 	}
 }
