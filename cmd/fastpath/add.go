@@ -63,21 +63,11 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 
 	// 2. Own the VF for the whole call.
-	unlock, err := c.store.Lock(s.DeviceID, lockWait)
+	key, unlock, err := c.own(s.DeviceID)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	crash.Point("add/locked")
-	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
-	if old, err := c.store.Load(key); err != nil {
-		return nil, err
-	} else if old != nil {
-		return nil, fmt.Errorf("attachment %s exists already, on %s: %w", key, old.Device, errAttached)
-	}
-	if err := c.reclaimStale(s.DeviceID); err != nil {
-		return nil, err
-	}
 
 	// 3. Find the VF; its bound driver decides the mode.
 	vf, err := c.sysfs.LookupVF(s.DeviceID)
@@ -217,6 +207,30 @@ func vfMode(vf *sriov.VF) (string, error) {
 		return "", fmt.Errorf("VF %s is bound to no driver: %w", vf.PCI, errNoMode)
 	}
 	return "", fmt.Errorf("VF %s (driver %q) shows no netdev in the host namespace: %w", vf.PCI, vf.Driver, errNoMode)
+}
+
+// own locks device for the rest of the call and makes sure this attachment
+// is new and the device free (reclaimed from a dead pod if need be). It
+// returns the attachment's key and the unlock.
+func (c *call) own(device string) (string, func(), error) {
+	unlock, err := c.store.Lock(device, lockWait)
+	if err != nil {
+		return "", nil, err
+	}
+	crash.Point("add/locked")
+	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
+	old, err := c.store.Load(key)
+	if err == nil && old != nil {
+		err = fmt.Errorf("attachment %s exists already, on %s: %w", key, old.Device, errAttached)
+	}
+	if err == nil {
+		err = c.reclaimStale(device)
+	}
+	if err != nil {
+		unlock()
+		return "", nil, err
+	}
+	return key, unlock, nil
 }
 
 // reclaimStale frees a device whose recorded owner's namespace is gone (a

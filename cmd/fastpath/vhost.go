@@ -66,21 +66,11 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 
 	// Own the port (or the provisioned socket) for the whole call.
 	device := vhostDevice(v, c.args.ContainerID, c.args.IfName)
-	unlock, err := c.store.Lock(device, lockWait)
+	key, unlock, err := c.own(device)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	crash.Point("add/locked")
-	key := state.Key(c.conf.Name, c.args.ContainerID, c.args.IfName)
-	if old, err := c.store.Load(key); err != nil {
-		return nil, err
-	} else if old != nil {
-		return nil, fmt.Errorf("attachment %s exists already, on %s: %w", key, old.Device, errAttached)
-	}
-	if err := c.reclaimStale(device); err != nil {
-		return nil, err
-	}
 
 	// Record, claim, then act.
 	rec := &state.Record{
