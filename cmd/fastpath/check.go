@@ -73,8 +73,8 @@ func (c *call) check() error {
 	if err != nil {
 		return err
 	}
-	if t := c.ipamType(rec); t != "" {
-		return c.ipamCall(rec).Check(c.ctx)
+	if call := c.ipamCall(rec); call.Type != "" {
+		return call.Check(c.ctx)
 	}
 	return nil
 }

@@ -88,8 +88,8 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		errs = append(errs, c.restoreDevice(rec, netnsPath))
 	}
 	crash.Point("del/device")
-	if c.ipamType(rec) != "" {
-		errs = append(errs, c.ipamCall(rec).Del(c.ctx))
+	if call := c.ipamCall(rec); call.Type != "" {
+		errs = append(errs, call.Del(c.ctx))
 	}
 	errs = append(errs, devinfo.Remove(rec.DeviceInfoFile))
 	if err := errors.Join(errs...); err != nil {
@@ -103,8 +103,6 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 	crash.Point("del/released")
 	return c.store.Remove(key)
 }
-
-func (c *call) ipamType(rec *state.Record) string { return c.ipamCall(rec).Type }
 
 func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	ns, err := openNamespaces(netnsPath)

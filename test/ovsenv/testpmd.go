@@ -30,16 +30,15 @@ type Counters struct {
 }
 
 type testpmdConfig struct {
-	mode       string // rxonly, txonly, io, macswap, ...
-	peer       string
-	mac        string
-	lcores     string
-	noHuge     bool
-	mbufs      int
-	txPktLen   string
-	extraEAL   []string
-	extraApp   []string
-	readyAfter time.Duration
+	mode     string // rxonly, txonly, io, macswap, ...
+	peer     string
+	mac      string
+	lcores   string
+	noHuge   bool
+	mbufs    int
+	txPktLen string
+	extraEAL []string
+	extraApp []string
 }
 
 // TestpmdOption changes how StartTestpmd runs dpdk-testpmd.
