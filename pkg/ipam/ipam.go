@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -34,34 +32,23 @@ type Call struct {
 	Args        string
 }
 
-func (c Call) args(cmd string) *invoke.Args {
-	return &invoke.Args{
-		Command: cmd, ContainerID: c.ContainerID, NetNS: c.NetNS, IfName: c.IfName,
-		PluginArgsStr: c.Args, Path: os.Getenv("CNI_PATH"),
+// env is the CNI environment of one command on the attachment.
+func (c Call) env(cmd string) []string {
+	return []string{
+		"CNI_COMMAND=" + cmd, "CNI_CONTAINERID=" + c.ContainerID, "CNI_NETNS=" + c.NetNS,
+		"CNI_IFNAME=" + c.IfName, "CNI_ARGS=" + c.Args, "CNI_PATH=" + os.Getenv("CNI_PATH"),
 	}
-}
-
-func (c Call) plugin() (string, error) {
-	p, err := invoke.FindInPath(c.Type, filepath.SplitList(os.Getenv("CNI_PATH")))
-	if err != nil {
-		return "", fmt.Errorf("finding IPAM plugin %q: %w", c.Type, err)
-	}
-	return p, nil
 }
 
 // Add asks the plugin for addresses.
 func (c Call) Add(ctx context.Context) (*current.Result, error) {
-	p, err := c.plugin()
-	if err != nil {
-		return nil, err
-	}
-	r, err := invoke.ExecPluginWithResult(ctx, p, c.Config, c.args("ADD"), nil)
+	out, err := run(ctx, c.Type, c.Config, c.env("ADD")...)
 	if err != nil {
 		return nil, fmt.Errorf("IPAM %s ADD: %w", c.Type, err)
 	}
-	res, err := current.NewResultFromResult(r)
+	res, err := parseResult(c.Config, out)
 	if err != nil {
-		return nil, fmt.Errorf("converting IPAM %s result: %w", c.Type, err)
+		return nil, fmt.Errorf("IPAM %s ADD result: %w", c.Type, err)
 	}
 	return res, nil
 }
@@ -77,20 +64,17 @@ func (c Call) Check(ctx context.Context) error {
 }
 
 func (c Call) noResult(ctx context.Context, cmd string) error {
-	p, err := c.plugin()
-	if err != nil {
-		return err
-	}
-	if err := invoke.ExecPluginWithoutResult(ctx, p, c.Config, c.args(cmd), nil); err != nil {
+	if _, err := run(ctx, c.Type, c.Config, c.env(cmd)...); err != nil {
 		return fmt.Errorf("IPAM %s %s: %w", c.Type, cmd, err)
 	}
 	crash.Point(strings.ToLower(cmd) + "/ipam")
 	return nil
 }
 
-// GC and Status pass the runtime's own call through to the plugin.
+// GC and Status pass the runtime's own call through to the plugin: the
+// caller's CNI environment, with only the command set.
 func GC(ctx context.Context, ipamType string, config []byte) error {
-	if err := invoke.DelegateGC(ctx, ipamType, config, nil); err != nil {
+	if _, err := run(ctx, ipamType, config, "CNI_COMMAND=GC"); err != nil {
 		return fmt.Errorf("IPAM %s GC: %w", ipamType, err)
 	}
 	return nil
@@ -98,7 +82,7 @@ func GC(ctx context.Context, ipamType string, config []byte) error {
 
 // Status asks the IPAM plugin whether it is ready.
 func Status(ctx context.Context, ipamType string, config []byte) error {
-	if err := invoke.DelegateStatus(ctx, ipamType, config, nil); err != nil {
+	if _, err := run(ctx, ipamType, config, "CNI_COMMAND=STATUS"); err != nil {
 		return fmt.Errorf("IPAM %s STATUS: %w", ipamType, err)
 	}
 	return nil
