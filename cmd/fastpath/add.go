@@ -50,12 +50,12 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig,
 			`missing deviceID: set "deviceID" (Multus does, from the device plugin), runtimeConfig.deviceID or "pciBusID"`, "")
 	}
-	ns, err := openNamespaces(c.args.Netns)
+	ns, err := openNamespaces(c.args.Netns, false)
 	if err != nil {
 		return nil, err
 	}
 	defer closeNamespaces(ns)
-	if ns.PodH == nil {
+	if ns.Pod < 0 {
 		return nil, invalidNetNS(c.args.Netns)
 	}
 	if ns.Pod.Equal(ns.Host) {
@@ -79,11 +79,16 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, err
 	}
 	c.log.Debug("found VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "driver", vf.Driver, "mode", mode)
+	if mode == state.ModeKernel {
+		if err := openPodHandle(ns, c.args.Netns); err != nil {
+			return nil, err
+		}
+	}
 	if mode == state.ModeUserspace && s.MTU != 0 {
 		c.log.Warn("mtu is not applied to a VF on a userspace driver: its app sets it", "mtu", s.MTU)
 	}
 
-	// 4. Record the original state durably, then claim the VF.
+	// 4. Record the original state, then claim the VF.
 	rec := &state.Record{
 		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
 		NetNS: c.args.Netns, Mode: mode, Config: c.args.StdinData, Args: c.args.Args, Device: vf.PCI,

@@ -118,7 +118,7 @@ func (c *call) checkKernelVF(rec *state.Record, s *config.Settings, iface *curre
 }
 
 func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface) error {
-	ns, err := openNamespaces(c.args.Netns)
+	ns, err := openNamespaces(c.args.Netns, true)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface)
 }
 
 func checkPFSide(rec *state.Record, s *config.Settings) error {
-	ns, err := openNamespaces("")
+	ns, err := openNamespaces("", false)
 	if err != nil {
 		return err
 	}

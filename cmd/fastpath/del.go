@@ -105,7 +105,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 }
 
 func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
-	ns, err := openNamespaces(netnsPath)
+	ns, err := openNamespaces(netnsPath, rec.NetdevOrig != nil)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (c *call) evictUnrecorded(pci string) error {
 	if owner, err := c.store.Owner(pci); err != nil || owner != "" {
 		return err // somebody else's VF now
 	}
-	ns, err := openNamespaces(c.args.Netns)
+	ns, err := openNamespaces(c.args.Netns, true)
 	if err != nil {
 		return err
 	}

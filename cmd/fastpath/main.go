@@ -129,10 +129,11 @@ var (
 	errNoMode   = errors.New("VF is neither on a kernel netdev driver nor on a userspace one")
 )
 
-// openNamespaces opens netlink handles for the host and, if path names a
-// live namespace, the pod. A gone pod namespace is not an error: DEL must
-// work after the runtime deleted it.
-func openNamespaces(podPath string) (*sriov.Namespaces, error) {
+// openNamespaces opens a netlink handle for the host and, if path names a
+// live namespace, that namespace; withPod also opens a netlink handle in it,
+// which only a kernel VF needs (it costs two setns calls). A gone pod
+// namespace is not an error: DEL must work after the runtime deleted it.
+func openNamespaces(podPath string, withPod bool) (*sriov.Namespaces, error) {
 	host, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("opening the host namespace: %w", err)
@@ -142,18 +143,23 @@ func openNamespaces(podPath string) (*sriov.Namespaces, error) {
 		host.Close()
 		return nil, fmt.Errorf("opening netlink: %w", err)
 	}
-	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: -1}
-	if podPath == "" {
+	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: openNetNS(podPath)}
+	if ns.Pod < 0 || !withPod {
 		return ns, nil
 	}
-	if ns.Pod = openNetNS(podPath); ns.Pod < 0 {
-		return ns, nil
-	}
-	if ns.PodH, err = netlink.NewHandleAt(ns.Pod, unix.NETLINK_ROUTE); err != nil {
+	if err := openPodHandle(ns, podPath); err != nil {
 		closeNamespaces(ns)
-		return nil, fmt.Errorf("opening netlink in %s: %w", podPath, err)
+		return nil, err
 	}
 	return ns, nil
+}
+
+// openPodHandle opens the netlink handle in the pod's (open) namespace.
+func openPodHandle(ns *sriov.Namespaces, podPath string) (err error) {
+	if ns.PodH, err = netlink.NewHandleAt(ns.Pod, unix.NETLINK_ROUTE); err != nil {
+		return fmt.Errorf("opening netlink in %s: %w", podPath, err)
+	}
+	return nil
 }
 
 func closeNamespaces(ns *sriov.Namespaces) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Discovery errors; each is its own case for the operator.
@@ -131,12 +133,22 @@ func (s Sysfs) isVirtfn(pfPCI string, i int, pci string) bool {
 	return err == nil && filepath.Base(l) == pci
 }
 
+// readInt reads a small integer attribute with plain system calls:
+// os.ReadFile first registers the file with Go's poller, which made a sysfs
+// read cost 395 us instead of 167 in the emulated test guest.
 func (s Sysfs) readInt(pci, file string) (int, error) {
-	b, err := os.ReadFile(s.dev(pci, file))
+	p := s.dev(pci, file)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, err
+		return 0, &os.PathError{Op: "open", Path: p, Err: err}
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	defer unix.Close(fd)
+	var buf [32]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil {
+		return 0, &os.PathError{Op: "read", Path: p, Err: err}
+	}
+	return strconv.Atoi(strings.TrimSpace(string(buf[:n])))
 }
 
 // routingID is bus<<8 | device<<3 | function of "dddd:bb:dd.f".
