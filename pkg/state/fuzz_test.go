@@ -258,8 +258,8 @@ func fzWrite(t *testing.T, path string, b []byte) {
 }
 
 // fzScratch is a directory for one fuzzing process, in memory when the
-// machine has /dev/shm: the store fsyncs every write, which on a disk would
-// make each input cost milliseconds and tell nothing more.
+// machine has /dev/shm: a disk would make each input cost more and tell
+// nothing more.
 func fzScratch(f *testing.F) string {
 	if dir, err := os.MkdirTemp("/dev/shm", "fastpath-fuzz-state-"); err == nil {
 		f.Cleanup(func() { os.RemoveAll(dir) })

@@ -346,8 +346,8 @@ func (rep *Report) Markdown() string {
 	w("(a record and a claim each); one ADD's `sriov.Sysfs.LookupVF` of the last VF of the last PF\n")
 	w("with the state handling around it (Lock, Load, Owner, Save, Claim), and one DEL's (Lock,\n")
 	w("Load, Owner, Release, Remove). Tree and state directory on tmpfs: the question is growth,\n")
-	w("not fsync; the last row is the smallest node again with the state directory on disk, as\n")
-	w("`/var/lib/cni` is on a node, to show what the fsyncs cost. Microseconds, on the host:\n\n")
+	w("not the disk; the last row is the smallest node again with the state directory on disk, as\n")
+	w("`/var/lib/cni` is on a node, to show what a disk adds. Microseconds, on the host:\n\n")
 	w("%s\n", rep.scaleTable())
 
 	w("## Chart\n\n![p50 of each path against its floor, and the scale curve](%s)\n\n", rep.SVGName)

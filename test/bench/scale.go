@@ -77,7 +77,7 @@ type scaleNode struct {
 
 // ScaleOnDisk is Scale's measurement at n VFs per PF with the state
 // directory in a new directory under dir (a disk, as /var/lib/cni is on a
-// node): what fsync adds. The sysfs tree stays on tmpfs, as sysfs is.
+// node): what a disk adds. The sysfs tree stays on tmpfs, as sysfs is.
 func ScaleOnDisk(n, iters int, dir string) (ScalePoint, error) {
 	pt := ScalePoint{VFsPerPF: n}
 	stateDir, err := os.MkdirTemp(dir, "bench-state-")
