@@ -17,6 +17,7 @@ import (
 
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,49 +89,58 @@ func Status(ctx context.Context, ipamType string, config []byte) error {
 	return nil
 }
 
-// Configure puts the result's addresses and routes on ifname in the pod's
-// namespace and announces them once the link is up. res must hold ifname as
-// its only interface. It tells whether the announcement went out.
-func Configure(netnsPath, ifname string, res *current.Result) (announced bool, err error) {
-	err = ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return fmt.Errorf("configuring addresses: %w", err)
-		}
-		if err := addAddresses(link, res.IPs); err != nil {
-			return err
-		}
-		if err := addRoutes(link, res); err != nil {
-			return err
-		}
-		if !waitOperUp(ifname, carrierWait) {
-			// Frames sent now would die in the link's noop qdisc; the
-			// app's own first packets will teach the switch instead.
-			return nil
-		}
-		announced = true
-		return Announce(ifname, res.IPs)
-	})
-	return announced, err
+// Configure puts the result's addresses and routes on ifname through the
+// pod's netlink handle h, and announces them once the link is up; only the
+// announcement enters the pod's namespace (netnsPath), for its packet
+// sockets. res must hold ifname as its only interface. It tells whether the
+// announcement went out.
+func Configure(h *netlink.Handle, netnsPath, ifname string, res *current.Result) (announced bool, err error) {
+	// Subscribe first, so that no change of the link's state is missed.
+	updates := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	pod, err := netns.GetFromPath(netnsPath)
+	if err != nil {
+		return false, fmt.Errorf("opening %s: %w", netnsPath, err)
+	}
+	defer pod.Close()
+	subscribed := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &pod}) == nil
+	link, err := h.LinkByName(ifname)
+	if err != nil {
+		return false, fmt.Errorf("configuring addresses: %w", err)
+	}
+	if err := addAddresses(h, link, res.IPs, netnsPath); err != nil {
+		return false, err
+	}
+	if err := addRoutes(h, link, res); err != nil {
+		return false, err
+	}
+	if !subscribed || !waitOperUp(link, updates, carrierWait) {
+		// Frames sent now would die in the link's noop qdisc; the app's
+		// own first packets will teach the switch instead.
+		return false, nil
+	}
+	return true, ns.WithNetNSPath(netnsPath, func(ns.NetNS) error { return Announce(ifname, res.IPs) })
 }
 
 // addAddresses adds the IPs. IPv6 ones skip duplicate address detection:
 // IPAM made them unique, and a tentative address could be neither used nor
 // announced for a second or more.
-func addAddresses(link netlink.Link, ips []*current.IPConfig) error {
+func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig, netnsPath string) error {
 	v6 := false
 	for _, ipc := range ips {
 		addr := &netlink.Addr{IPNet: &ipc.Address}
 		if ipc.Address.IP.To4() == nil {
 			if !v6 {
-				if err := enableIPv6(link.Attrs().Name); err != nil {
+				err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error { return enableIPv6(link.Attrs().Name) })
+				if err != nil {
 					return err
 				}
 				v6 = true
 			}
 			addr.Flags = unix.IFA_F_NODAD
 		}
-		if err := netlink.AddrAdd(link, addr); err != nil {
+		if err := h.AddrAdd(link, addr); err != nil {
 			return fmt.Errorf("adding %s to %s: %w", ipc.Address.String(), link.Attrs().Name, err)
 		}
 	}
@@ -155,7 +165,7 @@ func enableIPv6(ifname string) error {
 // addRoutes adds the result's routes through the interface; a route without
 // a gateway goes through the gateway of its family, as the reference plugins
 // do.
-func addRoutes(link netlink.Link, res *current.Result) error {
+func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error {
 	var v4gw, v6gw net.IP
 	for _, ipc := range res.IPs {
 		if ipc.Gateway == nil {
@@ -184,7 +194,7 @@ func addRoutes(link netlink.Link, res *current.Result) error {
 		if r.Scope != nil {
 			route.Scope = netlink.Scope(*r.Scope)
 		}
-		if err := netlink.RouteAdd(route); err != nil {
+		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("adding route %s via %v on %s: %w", r.Dst.String(), route.Gw, link.Attrs().Name, err)
 		}
 	}
@@ -194,20 +204,11 @@ func addRoutes(link netlink.Link, res *current.Result) error {
 // carrierWait bounds the wait for the VF's link before announcing.
 const carrierWait = 2 * time.Second
 
-// waitOperUp waits until ifname is operationally up: only then has the
+// waitOperUp waits until the link is operationally up: only then has the
 // kernel attached its real qdisc (linkwatch does that, then notifies), so
-// that an announcement leaves the host. It wakes on link notifications.
-func waitOperUp(ifname string, timeout time.Duration) bool {
-	updates := make(chan netlink.LinkUpdate, 16)
-	done := make(chan struct{})
-	defer close(done)
-	if err := netlink.LinkSubscribe(updates, done); err != nil {
-		return false
-	}
-	l, err := netlink.LinkByName(ifname)
-	if err != nil {
-		return false
-	}
+// that an announcement leaves the host. It wakes on the link notifications
+// of a subscription made before l was read.
+func waitOperUp(l netlink.Link, updates <-chan netlink.LinkUpdate, timeout time.Duration) bool {
 	deadline := time.After(timeout)
 	for l.Attrs().OperState != netlink.OperUp {
 		select {
