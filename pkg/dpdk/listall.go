@@ -3,8 +3,6 @@ package dpdk
 import (
 	"context"
 	"fmt"
-
-	"github.com/ovn-org/libovsdb/ovsdb"
 )
 
 // ListPortsWithKey returns the ports whose external_ids hold key, whatever
@@ -12,7 +10,7 @@ import (
 // network made. OVSDB has no condition on a map key alone, so this selects
 // every port and filters here.
 func (o *OVS) ListPortsWithKey(ctx context.Context, key string) ([]PortInfo, error) {
-	all := ovsdb.NewCondition("_uuid", ovsdb.ConditionNotEqual, ovsdb.UUID{GoUUID: "00000000-0000-0000-0000-000000000000"})
+	all := condition{"_uuid", "!=", uuid("00000000-0000-0000-0000-000000000000")}
 	infos, err := o.queryPorts(ctx, all)
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb: list ports with external_ids:%s: %w", key, err)

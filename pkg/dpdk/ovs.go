@@ -5,9 +5,10 @@
 // A CNI plugin lives for one call, and its start-up is pod start-up, so
 // this is a small client of its own (rpc.go: RFC 7047 JSON-RPC over one
 // unix or tcp connection) that builds its operations in OVSDB notation
-// with the types of libovsdb's ovsdb package and nothing more of libovsdb:
-// libovsdb's client package alone pulls in Prometheus, protobuf and
-// testify and costs tens of milliseconds of start-up in a small VM. It
+// with types of its own (wire.go), and nothing of libovsdb: libovsdb's
+// client package alone pulls in Prometheus, protobuf and testify and costs
+// tens of milliseconds of start-up in a small VM, and even its ovsdb
+// package of protocol types costs milliseconds at init. It
 // monitors nothing, keeps no cache and never fetches the schema: Dial is
 // one probe transaction (does the server serve Open_vSwitch with the
 // columns used here?), and every method is one or two transactions whose
@@ -31,8 +32,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/ovn-org/libovsdb/ovsdb"
 )
 
 // DefaultEndpoint is where Open vSwitch's ovsdb-server listens by default.
@@ -113,12 +112,12 @@ func Dial(ctx context.Context, endpoint string) (*OVS, error) {
 func (o *OVS) probe(ctx context.Context) error {
 	none := uuidIs("00000000-0000-0000-0000-000000000000")
 	_, err := o.transact(ctx,
-		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: bridgeTable, Where: []ovsdb.Condition{none}, Columns: []string{"_uuid", "name", "ports"}},
-		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: portTable, Where: []ovsdb.Condition{none}, Columns: portColumns},
-		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: interfaceTable, Where: []ovsdb.Condition{none}, Columns: interfaceColumns},
+		operation{Op: "select", Table: bridgeTable, Where: []condition{none}, Columns: []string{"_uuid", "name", "ports"}},
+		operation{Op: "select", Table: portTable, Where: []condition{none}, Columns: portColumns},
+		operation{Op: "select", Table: interfaceTable, Where: []condition{none}, Columns: interfaceColumns},
 	)
 	var rerr *rpcError
-	var opErr ovsdb.OperationError
+	var opErr *opError
 	switch {
 	case err == nil:
 		return nil
@@ -205,10 +204,10 @@ func (o *OVS) Ping(ctx context.Context) error {
 func (o *OVS) BridgeExists(ctx context.Context, bridge string) (bool, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	res, err := o.transact(ctx, ovsdb.Operation{
-		Op:      ovsdb.OperationSelect,
+	res, err := o.transact(ctx, operation{
+		Op:      "select",
 		Table:   bridgeTable,
-		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, bridge)},
+		Where:   []condition{{"name", "==", bridge}},
 		Columns: []string{"_uuid"},
 	})
 	if err != nil {
@@ -273,14 +272,14 @@ func (o *OVS) AddPort(ctx context.Context, spec PortSpec) error {
 	defer cancel()
 
 	// The rows, in OVSDB notation; columns left out get their defaults.
-	iface := ovsdb.Row{"name": spec.Name, "type": spec.Type}
+	iface := row{"name": spec.Name, "type": spec.Type}
 	if len(spec.Options) > 0 {
 		iface["options"] = stringMap(spec.Options)
 	}
 	if spec.MTURequest != nil {
 		iface["mtu_request"] = *spec.MTURequest
 	}
-	port := ovsdb.Row{"name": spec.Name, "interfaces": ovsdb.UUID{GoUUID: namedIface}}
+	port := row{"name": spec.Name, "interfaces": namedUUID(namedIface)}
 	if spec.Tag != nil {
 		port["tag"] = *spec.Tag
 	}
@@ -294,31 +293,31 @@ func (o *OVS) AddPort(ctx context.Context, spec PortSpec) error {
 	// would silently vanish at commit), and an index clash at commit would
 	// not say which. ovsdb-server runs a transaction as a whole, so no
 	// other client's insert can come between the waits and the inserts.
-	ops := []ovsdb.Operation{
+	ops := []operation{
 		waitBridge(spec.Bridge),
 		waitNoName(portTable, spec.Name),
 		waitNoName(interfaceTable, spec.Name),
-		{Op: ovsdb.OperationInsert, Table: interfaceTable, Row: iface, UUIDName: namedIface},
-		{Op: ovsdb.OperationInsert, Table: portTable, Row: port, UUIDName: namedPort},
+		{Op: "insert", Table: interfaceTable, Row: iface, UUIDName: namedIface},
+		{Op: "insert", Table: portTable, Row: port, UUIDName: namedPort},
 		{
-			Op:        ovsdb.OperationMutate,
+			Op:        "mutate",
 			Table:     bridgeTable,
-			Where:     []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, spec.Bridge)},
-			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationInsert, ovsdb.UUID{GoUUID: namedPort})},
+			Where:     []condition{{"name", "==", spec.Bridge}},
+			Mutations: []mutation{{"ports", "insert", namedUUID(namedPort)}},
 		},
 	}
 	_, err := o.transact(ctx, ops...)
-	var timedOut *ovsdb.TimedOut
-	var violation *ovsdb.ConstraintViolation
+	timedOut := failedOp(err, "timed out")
+	violation := failedOp(err, "constraint violation")
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &timedOut) && timedOut.Operation() == &ops[0]:
+	case timedOut != nil && timedOut.op == &ops[0]:
 		return fmt.Errorf("ovsdb: add port %q: %w: %q", spec.Name, ErrNoBridge, spec.Bridge)
-	case errors.As(err, &timedOut) && (timedOut.Operation() == &ops[1] || timedOut.Operation() == &ops[2]),
+	case timedOut != nil && (timedOut.op == &ops[1] || timedOut.op == &ops[2]),
 		// A unique index clash at commit: only if a server does not
 		// serialize transactions as ovsdb-server does.
-		errors.As(err, &violation) && strings.Contains(violation.Error(), "for index on column"):
+		violation != nil && strings.Contains(violation.Error(), "for index on column"):
 		return fmt.Errorf("ovsdb: add port %q to bridge %q: %w%s", spec.Name, spec.Bridge, ErrPortExists, o.whereIs(ctx, spec.Name))
 	default:
 		return fmt.Errorf("ovsdb: add port %q to bridge %q: %w", spec.Name, spec.Bridge, err)
@@ -338,16 +337,16 @@ func (o *OVS) whereIs(ctx context.Context, name string) string {
 		return fmt.Sprintf(" (type %q)", p.Type)
 	}
 	// No such port: the clash is an interface of another port (a bond).
-	res, err := o.transact(ctx, ovsdb.Operation{
-		Op:      ovsdb.OperationSelect,
+	res, err := o.transact(ctx, operation{
+		Op:      "select",
 		Table:   interfaceTable,
-		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
+		Where:   []condition{{"name", "==", name}},
 		Columns: []string{"_uuid"},
 	})
 	if err != nil || len(res[0].Rows) == 0 {
 		return ""
 	}
-	ports, err := o.selectPortRows(ctx, ovsdb.NewCondition("interfaces", ovsdb.ConditionIncludes, uuidSet(rowUUID(res[0].Rows[0], "_uuid"))))
+	ports, err := o.selectPortRows(ctx, condition{"interfaces", "includes", uuidSet(rowUUID(res[0].Rows[0], "_uuid"))})
 	if err != nil || len(ports) == 0 {
 		return " (an interface of that name exists)"
 	}
@@ -358,31 +357,31 @@ func (o *OVS) whereIs(ctx context.Context, name string) string {
 }
 
 // waitBridge fails the transaction unless the bridge exists.
-func waitBridge(name string) ovsdb.Operation {
+func waitBridge(name string) operation {
 	timeout := 0
-	return ovsdb.Operation{
-		Op:      ovsdb.OperationWait,
+	return operation{
+		Op:      "wait",
 		Table:   bridgeTable,
-		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
+		Where:   []condition{{"name", "==", name}},
 		Columns: []string{"name"},
-		Until:   string(ovsdb.WaitConditionEqual),
-		Rows:    []ovsdb.Row{{"name": name}},
+		Until:   "==",
+		Rows:    []row{{"name": name}},
 		Timeout: &timeout,
 	}
 }
 
 // waitNoName fails the transaction if the table has a row of that name:
 // the rows named so must differ from the one row {name}. (Waiting until
-// they equal no rows cannot be said: libovsdb omits an empty "rows".)
-func waitNoName(table, name string) ovsdb.Operation {
+// they equal no rows would say the same, but rows is left out when empty.)
+func waitNoName(table, name string) operation {
 	timeout := 0
-	return ovsdb.Operation{
-		Op:      ovsdb.OperationWait,
+	return operation{
+		Op:      "wait",
 		Table:   table,
-		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, name)},
+		Where:   []condition{{"name", "==", name}},
 		Columns: []string{"name"},
-		Until:   string(ovsdb.WaitConditionNotEqual),
-		Rows:    []ovsdb.Row{{"name": name}},
+		Until:   "!=",
+		Rows:    []row{{"name": name}},
 		Timeout: &timeout,
 	}
 }
@@ -398,7 +397,7 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 
-	ports, err := o.selectPortRows(ctx, ovsdb.NewCondition("name", ovsdb.ConditionEqual, name))
+	ports, err := o.selectPortRows(ctx, condition{"name", "==", name})
 	if err != nil {
 		return fmt.Errorf("ovsdb: delete port %q: %w", name, err)
 	}
@@ -406,46 +405,45 @@ func (o *OVS) DeletePort(ctx context.Context, bridge, name string) error {
 		return nil
 	}
 	p := ports[0]
-	holds := ovsdb.NewCondition("ports", ovsdb.ConditionIncludes, uuidSet(p.UUID))
+	holds := condition{"ports", "includes", uuidSet(p.UUID)}
 
 	// Rows are named by UUID: a port deleted meanwhile makes these delete
 	// nothing (no error), and one re-created meanwhile is not touched.
-	var ops []ovsdb.Operation
+	var ops []operation
 	if bridge != "" {
 		// Fails the transaction unless that bridge holds the port.
 		timeout := 0
-		ops = append(ops, ovsdb.Operation{
-			Op:      ovsdb.OperationWait,
+		ops = append(ops, operation{
+			Op:      "wait",
 			Table:   bridgeTable,
-			Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, bridge), holds},
+			Where:   []condition{{"name", "==", bridge}, holds},
 			Columns: []string{"name"},
-			Until:   string(ovsdb.WaitConditionEqual),
-			Rows:    []ovsdb.Row{{"name": bridge}},
+			Until:   "==",
+			Rows:    []row{{"name": bridge}},
 			Timeout: &timeout,
 		})
 	}
 	ops = append(ops,
-		ovsdb.Operation{
-			Op:        ovsdb.OperationMutate,
+		operation{
+			Op:        "mutate",
 			Table:     bridgeTable,
-			Where:     []ovsdb.Condition{holds},
-			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete, uuidSet(p.UUID))},
+			Where:     []condition{holds},
+			Mutations: []mutation{{"ports", "delete", uuidSet(p.UUID)}},
 		},
-		ovsdb.Operation{
-			Op:    ovsdb.OperationDelete,
+		operation{
+			Op:    "delete",
 			Table: portTable,
-			Where: []ovsdb.Condition{uuidIs(p.UUID)},
+			Where: []condition{uuidIs(p.UUID)},
 		})
 	for _, u := range p.Interfaces {
-		ops = append(ops, ovsdb.Operation{
-			Op:    ovsdb.OperationDelete,
+		ops = append(ops, operation{
+			Op:    "delete",
 			Table: interfaceTable,
-			Where: []ovsdb.Condition{uuidIs(u)},
+			Where: []condition{uuidIs(u)},
 		})
 	}
 	_, err = o.transact(ctx, ops...)
-	var timedOut *ovsdb.TimedOut
-	if errors.As(err, &timedOut) && timedOut.Operation() != nil && timedOut.Operation().Op == ovsdb.OperationWait {
+	if timedOut := failedOp(err, "timed out"); timedOut != nil && timedOut.op != nil && timedOut.op.Op == "wait" {
 		// Not on that bridge: on another one, or gone meanwhile.
 		holder, herr := o.bridgeOf(ctx, p.UUID)
 		switch {
@@ -491,7 +489,7 @@ type PortInfo struct {
 
 // GetPort returns the port of that name, or nil, nil if there is none.
 func (o *OVS) GetPort(ctx context.Context, name string) (*PortInfo, error) {
-	infos, err := o.queryPorts(ctx, ovsdb.NewCondition("name", ovsdb.ConditionEqual, name))
+	infos, err := o.queryPorts(ctx, condition{"name", "==", name})
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb: get port %q: %w", name, err)
 	}
@@ -504,7 +502,7 @@ func (o *OVS) GetPort(ctx context.Context, name string) (*PortInfo, error) {
 // ListPorts returns the ports whose external_ids map key to value exactly,
 // sorted by name; for example all ports of one owner.
 func (o *OVS) ListPorts(ctx context.Context, externalIDKey, value string) ([]PortInfo, error) {
-	cond := ovsdb.NewCondition("external_ids", ovsdb.ConditionIncludes, stringMap(map[string]string{externalIDKey: value}))
+	cond := condition{"external_ids", "includes", stringMap(map[string]string{externalIDKey: value})}
 	infos, err := o.queryPorts(ctx, cond)
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb: list ports with external_ids:%s=%q: %w", externalIDKey, value, err)
@@ -526,7 +524,7 @@ type portRow struct {
 	ExternalIDs map[string]string
 }
 
-func decodePort(r ovsdb.Row) portRow {
+func decodePort(r row) portRow {
 	return portRow{
 		UUID:        rowUUID(r, "_uuid"),
 		Name:        rowString(r, "name"),
@@ -547,7 +545,7 @@ type interfaceRow struct {
 	LinkState  string
 }
 
-func decodeInterface(r ovsdb.Row) interfaceRow {
+func decodeInterface(r row) interfaceRow {
 	return interfaceRow{
 		UUID:       rowUUID(r, "_uuid"),
 		Name:       rowString(r, "name"),
@@ -561,9 +559,9 @@ func decodeInterface(r ovsdb.Row) interfaceRow {
 }
 
 // selectPortRows reads the ports matching cond.
-func (o *OVS) selectPortRows(ctx context.Context, cond ovsdb.Condition) ([]portRow, error) {
-	res, err := o.transact(ctx, ovsdb.Operation{
-		Op: ovsdb.OperationSelect, Table: portTable, Where: []ovsdb.Condition{cond}, Columns: portColumns,
+func (o *OVS) selectPortRows(ctx context.Context, cond condition) ([]portRow, error) {
+	res, err := o.transact(ctx, operation{
+		Op: "select", Table: portTable, Where: []condition{cond}, Columns: portColumns,
 	})
 	if err != nil {
 		return nil, err
@@ -578,11 +576,11 @@ func (o *OVS) selectPortRows(ctx context.Context, cond ovsdb.Condition) ([]portR
 // selectBridgeOf is the select of the name of the bridge holding a port.
 // (Selecting the bridges' ports columns instead would ship every port's
 // UUID of every bridge.)
-func selectBridgeOf(portUUID string) ovsdb.Operation {
-	return ovsdb.Operation{
-		Op:      ovsdb.OperationSelect,
+func selectBridgeOf(portUUID string) operation {
+	return operation{
+		Op:      "select",
 		Table:   bridgeTable,
-		Where:   []ovsdb.Condition{ovsdb.NewCondition("ports", ovsdb.ConditionIncludes, uuidSet(portUUID))},
+		Where:   []condition{{"ports", "includes", uuidSet(portUUID)}},
 		Columns: []string{"name"},
 	}
 }
@@ -596,7 +594,7 @@ func (o *OVS) bridgeOf(ctx context.Context, portUUID string) (string, error) {
 	return rowName(res[0]), nil
 }
 
-func rowName(r ovsdb.OperationResult) string {
+func rowName(r opResult) string {
 	if len(r.Rows) == 0 {
 		return ""
 	}
@@ -605,7 +603,7 @@ func rowName(r ovsdb.OperationResult) string {
 
 // queryPorts reads the ports matching cond, then, in a second transaction,
 // their bridges' names and their interfaces.
-func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo, error) {
+func (o *OVS) queryPorts(ctx context.Context, cond condition) ([]PortInfo, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	ports, err := o.selectPortRows(ctx, cond)
@@ -613,14 +611,14 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 		return nil, err
 	}
 
-	var ops []ovsdb.Operation
+	var ops []operation
 	for _, p := range ports {
 		ops = append(ops, selectBridgeOf(p.UUID))
 		for _, u := range p.Interfaces {
-			ops = append(ops, ovsdb.Operation{
-				Op:      ovsdb.OperationSelect,
+			ops = append(ops, operation{
+				Op:      "select",
 				Table:   interfaceTable,
-				Where:   []ovsdb.Condition{uuidIs(u)},
+				Where:   []condition{uuidIs(u)},
 				Columns: interfaceColumns,
 			})
 		}
@@ -667,22 +665,22 @@ func (o *OVS) queryPorts(ctx context.Context, cond ovsdb.Condition) ([]PortInfo,
 	return infos, nil
 }
 
-// Values in OVSDB notation (RFC 7047 section 5.1), as libovsdb's ovsdb
-// package writes and reads them: a set of one element may stand as the
-// element itself, an empty set is ["set",[]], numbers read back as float64.
+// Values in OVSDB notation (RFC 7047 section 5.1), as wire.go writes and
+// reads them: a set of one element may stand as the element itself, an
+// empty set is ["set",[]], numbers read back as float64.
 
-func uuidSet(u string) ovsdb.OvsSet {
-	return ovsdb.OvsSet{GoSet: []any{ovsdb.UUID{GoUUID: u}}}
+func uuidSet(u string) set {
+	return set{uuid(u)}
 }
 
-func uuidIs(u string) ovsdb.Condition {
-	return ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: u})
+func uuidIs(u string) condition {
+	return condition{"_uuid", "==", uuid(u)}
 }
 
-func stringMap(m map[string]string) ovsdb.OvsMap {
-	om := ovsdb.OvsMap{GoMap: make(map[any]any, len(m))}
+func stringMap(m map[string]string) ovsMap {
+	om := make(ovsMap, len(m))
 	for k, v := range m {
-		om.GoMap[k] = v
+		om[k] = v
 	}
 	return om
 }
@@ -692,23 +690,23 @@ func elements(v any) []any {
 	switch v := v.(type) {
 	case nil:
 		return nil
-	case ovsdb.OvsSet:
-		return v.GoSet
+	case set:
+		return v
 	default:
 		return []any{v}
 	}
 }
 
-func rowUUID(r ovsdb.Row, column string) string {
-	u, _ := r[column].(ovsdb.UUID)
-	return u.GoUUID
+func rowUUID(r row, column string) string {
+	u, _ := r[column].(uuid)
+	return string(u)
 }
 
-func rowUUIDs(r ovsdb.Row, column string) []string {
+func rowUUIDs(r row, column string) []string {
 	var uuids []string
 	for _, e := range elements(r[column]) {
-		if u, ok := e.(ovsdb.UUID); ok {
-			uuids = append(uuids, u.GoUUID)
+		if u, ok := e.(uuid); ok {
+			uuids = append(uuids, string(u))
 		}
 	}
 	return uuids
@@ -716,7 +714,7 @@ func rowUUIDs(r ovsdb.Row, column string) []string {
 
 // rowString reads a string column, or an optional one (a set of at most
 // one string): "" when empty.
-func rowString(r ovsdb.Row, column string) string {
+func rowString(r row, column string) string {
 	for _, e := range elements(r[column]) {
 		s, _ := e.(string)
 		return s
@@ -725,7 +723,7 @@ func rowString(r ovsdb.Row, column string) string {
 }
 
 // rowInt reads an optional integer column: nil when empty.
-func rowInt(r ovsdb.Row, column string) *int {
+func rowInt(r row, column string) *int {
 	for _, e := range elements(r[column]) {
 		if f, ok := e.(float64); ok {
 			i := int(f)
@@ -736,10 +734,10 @@ func rowInt(r ovsdb.Row, column string) *int {
 }
 
 // rowMap reads a string-to-string map column: never nil.
-func rowMap(r ovsdb.Row, column string) map[string]string {
-	om, _ := r[column].(ovsdb.OvsMap)
-	m := make(map[string]string, len(om.GoMap))
-	for k, v := range om.GoMap {
+func rowMap(r row, column string) map[string]string {
+	om, _ := r[column].(ovsMap)
+	m := make(map[string]string, len(om))
+	for k, v := range om {
 		ks, kok := k.(string)
 		vs, vok := v.(string)
 		if kok && vok {
@@ -750,31 +748,21 @@ func rowMap(r ovsdb.Row, column string) map[string]string {
 }
 
 // transact runs ops as one transaction and turns any failed operation or
-// failed commit into an error (errors.As finds the *ovsdb.TimedOut,
-// *ovsdb.ConstraintViolation and so on, whose Operation() points into ops).
+// failed commit into an error (failedOp finds the *opError of a wait that
+// timed out, of a constraint violation and so on; its op points into ops).
 // The results hold one element per operation.
-func (o *OVS) transact(ctx context.Context, ops ...ovsdb.Operation) ([]ovsdb.OperationResult, error) {
+func (o *OVS) transact(ctx context.Context, ops ...operation) ([]opResult, error) {
 	params := make([]any, 0, 1+len(ops))
 	params = append(params, database)
 	for _, op := range ops {
 		params = append(params, op)
 	}
-	var res []ovsdb.OperationResult
+	var res []opResult
 	if err := o.rpc.call(ctx, "transact", params, &res); err != nil {
 		return nil, err
 	}
-	opErrs, err := ovsdb.CheckOperationResults(res, ops)
-	if err != nil || len(opErrs) > 0 {
-		errs := make([]error, 0, len(opErrs)+1)
-		for _, e := range opErrs {
-			errs = append(errs, e)
-		}
-		if len(opErrs) == 0 {
-			// The commit itself failed (e.g. an index clash), or the
-			// results are short.
-			errs = append(errs, err)
-		}
-		return nil, errors.Join(errs...)
+	if err := checkResults(res, ops); err != nil {
+		return nil, err
 	}
 	return res[:len(ops)], nil
 }
