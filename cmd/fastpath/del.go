@@ -8,6 +8,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
@@ -78,6 +79,14 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 	if err != nil {
 		return err
 	}
+	// The lease is released while the VF moves back, if the IPAM plugin
+	// allows (see ipamAside); either way, both are tried.
+	call := c.ipamCall(rec)
+	ipamDel := func() (*current.Result, error) { return nil, call.Del(c.ctx) }
+	var lease *ipamRun
+	if ipamAside[call.Type] {
+		lease = goIPAM(ipamDel)
+	}
 	var errs []error
 	switch {
 	case owner != key:
@@ -88,8 +97,12 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		errs = append(errs, c.restoreDevice(rec, netnsPath))
 	}
 	crash.Point("del/device")
-	if call := c.ipamCall(rec); call.Type != "" {
-		errs = append(errs, call.Del(c.ctx))
+	if call.Type != "" {
+		if lease == nil {
+			lease = goIPAM(ipamDel)
+		}
+		_, err := lease.wait()
+		errs = append(errs, err)
 	}
 	errs = append(errs, devinfo.Remove(rec.DeviceInfoFile))
 	if err := errors.Join(errs...); err != nil {
