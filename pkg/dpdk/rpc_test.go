@@ -265,7 +265,7 @@ func TestTCPAndServerEcho(t *testing.T) {
 		t.Fatalf("ovs-appctl add-remote: %v: %s", err, out)
 	}
 	target := "ptcp:" + strconv.Itoa(port) + ":127.0.0.1"
-	s.vsctl(t, "--", "--id=@m", "create", "Manager", "target=\""+target+"\"", "inactivity_probe=1000",
+	s.vsctl(t, "--", "--id=@m", "create", "Manager", "target=\""+target+"\"", "inactivity_probe=2000",
 		"--", "add", "Open_vSwitch", ".", "manager_options", "@m")
 
 	ep := fmt.Sprintf("tcp:127.0.0.1:%d", port)
@@ -284,13 +284,15 @@ func TestTCPAndServerEcho(t *testing.T) {
 		t.Errorf("Endpoint = %q", o.Endpoint())
 	}
 	for i := 0; i < 3; i++ {
-		// Idle past the probe interval: the server's echo is waiting.
-		time.Sleep(1500 * time.Millisecond)
+		// Idle past the probe interval but short of twice it (when the
+		// server would hang up): its echo is waiting. A second of margin
+		// each way, for a loaded machine.
+		time.Sleep(3 * time.Second)
 		if ok, err := o.BridgeExists(testCtx(t), "br0"); err != nil || !ok {
 			t.Fatalf("BridgeExists after %d probe intervals: %v, %v", i+1, ok, err)
 		}
 	}
 	if o.rpc.served < 3 {
-		t.Errorf("%d requests of the server's handled, want an echo per idle second", o.rpc.served)
+		t.Errorf("%d requests of the server's handled, want an echo per idle interval", o.rpc.served)
 	}
 }
