@@ -93,12 +93,18 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 		return nil, errors.Join(err, c.store.Remove(key))
 	}
 	crash.Point("add/claimed")
+	var lease *ipamRun
 	defer func() {
 		if err != nil {
 			c.log.Warn("rolling back ADD", "error", err)
+			lease.wait() // its lease too is released, not left to come later
 			err = errors.Join(err, c.release(rec, c.args.Netns))
 		}
 	}()
+	// The IPAM plugin runs while the port is made, if it can (see ipamAside).
+	if ipamAside[c.conf.IPAM.Type] {
+		lease = c.startIPAMAdd(rec)
+	}
 
 	dir := handover.Dir{Path: v.PodDir, DirMode: v.DirMode, FileMode: v.FileMode, GID: v.GID}
 	if _, err := dir.Create(); err != nil {
@@ -121,7 +127,10 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	}
 	res := c.newResult(iface)
 	if c.conf.IPAM.Type != "" {
-		ipamRes, err := c.ipamCall(rec).Add(c.ctx)
+		if lease == nil {
+			lease = c.startIPAMAdd(rec)
+		}
+		ipamRes, err := lease.wait()
 		if err != nil {
 			return nil, err
 		}
