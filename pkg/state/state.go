@@ -142,7 +142,7 @@ func (s Store) Quarantine(key string) error {
 
 // Save writes a record atomically.
 func (s Store) Save(r *Record) error {
-	b, err := json.Marshal(r)
+	b, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("encoding record %s: %w", r.Key(), err)
 	}
