@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -32,7 +33,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return cniError(err)
 	}
 	c.log.Info("ADD done", "ips", len(res.IPs))
-	return types.PrintResult(res, c.conf.CNIVersion)
+	return printResult(os.Stdout, res, c.conf.CNIVersion)
 }
 
 func (c *call) add() (_ *current.Result, err error) {
