@@ -51,6 +51,7 @@ func main() {
 	// add), and no other command cares, so skel's late check is only cost
 	// (6% of an ADD's CPU in the emulated guest).
 	os.Setenv("CNI_NETNS_OVERRIDE", "1")
+	defer startProfile()()
 	skel.PluginMainFuncs(skel.CNIFuncs{
 		Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus,
 	}, version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0"), "CNI plugin fastpath "+Version)

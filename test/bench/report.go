@@ -280,7 +280,7 @@ func (rep *Report) Markdown() string {
 	w("| kernel | %s | %s |\n", rep.info(EnvGuest, "kernel"), rep.info(EnvHost, "kernel"))
 	w("| memory | %s | %s |\n", rep.info(EnvGuest, "mem"), rep.info(EnvHost, "mem"))
 	w("| emulator | %s, Intel 82576 (igb) PF with 7 VFs (igbvf) | - |\n", rep.info(EnvHost, "qemu"))
-	w("| measured there | kernel VF (host-local, no IPAM), vfio-pci VF, 7 VFs in parallel, strace | vhost-user on OVS-DPDK (%s), scale curve |\n", rep.info(EnvHost, "ovs"))
+	w("| measured there | kernel VF (host-local, no IPAM), vfio-pci VF, 7 VFs in parallel, strace, pprof | vhost-user on OVS-DPDK (%s), scale curve |\n", rep.info(EnvHost, "ovs"))
 	w("| load average (1 min) at start, end | - | %s, %s (%s cores) |\n", rep.info(EnvHost, "load-start"), rep.info(EnvHost, "load-end"), rep.info(EnvHost, "cpus"))
 	w("| cycles | %s per path, after %s warm-up, %s pause after each call | %s per path, after %s warm-up |\n\n",
 		rep.info(EnvGuest, "cycles"), rep.info(EnvGuest, "warmup"), rep.info(EnvGuest, "settle"), rep.info(EnvHost, "cycles"), rep.info(EnvHost, "warmup"))
@@ -352,7 +352,20 @@ func (rep *Report) Markdown() string {
 
 	w("## Chart\n\n![p50 of each path against its floor, and the scale curve](%s)\n\n", rep.SVGName)
 
-	if texts := r.Kind(KindText); len(texts) > 0 {
+	if texts := textsNamed(r, "pprof/"); len(texts) > 0 {
+		w("## Where the time goes: CPU profiles of fastpath (pprof, guest)\n\n")
+		w("The same ADD and DEL cycles through libcni, %s each, with `fastpath-prof`: fastpath\n", rep.info(EnvGuest, "cycles"))
+		w("built with the `cpuprofile` tag, which writes a CPU profile of each call (from `main`:\n")
+		w("the Go runtime's start and package initialisation come before it) sampled at 1 kHz;\n")
+		w("`test/bench` merges them. The guest's clock ticks at 250 Hz, so the samples undercount\n")
+		w("the time: read the shares, not the milliseconds. Cumulative counts a function and what\n")
+		w("it calls (`main.cmdAdd` or `main.cmdDel` is the whole call), flat the function alone.\n\n")
+		for _, t := range texts {
+			w("### %s\n\n```\n%s\n```\n\n", strings.TrimPrefix(t.Name, "pprof/"), strings.TrimRight(t.Text, "\n"))
+		}
+	}
+
+	if texts := textsNamed(r, "strace/"); len(texts) > 0 {
 		w("## Where the time goes: one ADD and one DEL under strace (guest)\n\n")
 		w("Kernel VF + host-local, one call each, `strace -f` following fastpath and the host-local it\n")
 		w("runs. `-c -w` is the wall-clock time spent in each syscall (all threads: idle Go threads\n")
@@ -379,6 +392,17 @@ func (rep *Report) Markdown() string {
 	w("with `test/vm/run.sh` (results come back on its console as `%s` lines), then measures\n", strings.TrimSpace(Prefix))
 	w("vhost-user and the scale curve on the host, and writes this file and the chart.\n")
 	return b.String()
+}
+
+// textsNamed returns the text records whose names start with prefix.
+func textsNamed(r *Results, prefix string) []Record {
+	var out []Record
+	for _, t := range r.Kind(KindText) {
+		if strings.HasPrefix(t.Name, prefix) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // straceTitle names a strace text record ("strace/ADD/wall").

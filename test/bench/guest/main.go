@@ -2,12 +2,12 @@
 // (test/vm/run.sh): it times fastpath's ADD and DEL through libcni on the
 // guest's igb VFs, the floors of each path (VERSION calls of fastpath and
 // host-local, and the bare program test/bench/floor), parallel ADDs of all 7
-// VFs, and, when strace is in /opt/bin/strace, one ADD and DEL under
-// strace. Everything goes to the console as bench.Records; progress and
-// errors are plain lines.
+// VFs, when strace is in /opt/bin/strace, one ADD and DEL under strace, and
+// CPU profiles of ADD and DEL cycles (fastpath-prof). Everything goes to the
+// console as bench.Records; progress and errors are plain lines.
 //
-// It expects in /opt/bin: fastpath, host-local, minimal, floor, and this
-// program.
+// It expects in /opt/bin: fastpath, fastpath-prof, host-local, minimal,
+// floor, and this program.
 package main
 
 import (
@@ -62,6 +62,7 @@ func main() {
 		{"parallel", parallelAll},
 		{"vfio", vfioPath},
 		{"strace", straceOne},
+		{"pprof", profiles},
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -275,9 +276,13 @@ func waitNetdev(t *bench.TB, pci string) {
 	t.Fatalf("VF %s has no netdev after rebinding", pci)
 }
 
-func vfioPath(t *bench.TB, nc nic) {
-	const vf = 6
-	pci := nc.vfs[vf]
+// vfioVF is the VF that the vfio path binds to vfio-pci.
+const vfioVF = 6
+
+// bindVFIO binds vfioVF to vfio-pci until the section ends, and returns the
+// NIC as it then is (that VF without a netdev).
+func bindVFIO(t *bench.TB, nc nic) nic {
+	pci := nc.vfs[vfioVF]
 	bind(t, pci, "vfio-pci")
 	t.Cleanup(func() {
 		bind(t, pci, "")
@@ -285,17 +290,90 @@ func vfioPath(t *bench.TB, nc nic) {
 	})
 	vfioNIC := nc
 	vfioNIC.names = append([]string(nil), nc.names...)
-	vfioNIC.names[vf] = ""
-	before := vfioNIC.snapshot(t)
-	n := cnitest.NewNet(t, binDir)
-	l := n.List("1.1.0", n.Plugin("10.60.0.0/24", map[string]any{
-		"deviceID": pci, "vlan": 600, "mac": "02:60:00:00:00:01", "spoofchk": "off", "trust": "on",
+	vfioNIC.names[vfioVF] = ""
+	return vfioNIC
+}
+
+// vfioConf is the vfio VF with PF-side settings and no IPAM.
+func vfioConf(n *cnitest.Net, nc nic) *libcni.NetworkConfigList {
+	return n.List("1.1.0", n.Plugin("10.60.0.0/24", map[string]any{
+		"deviceID": nc.vfs[vfioVF], "vlan": 600, "mac": "02:60:00:00:00:01", "spoofchk": "off", "trust": "on",
 		"logLevel": "info", "ipam": nil,
 	}))
+}
+
+func vfioPath(t *bench.TB, nc nic) {
+	vfioNIC := bindVFIO(t, nc)
+	before := vfioNIC.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	l := vfioConf(n, nc)
 	floorCmd := []string{filepath.Join(binDir, "floor"), "pfside", "-name", "floor/vfio", "-env", bench.EnvGuest,
-		"-pf", nc.pf, "-vf", strconv.Itoa(vf), "-mac", "02:60:00:00:00:01", "-vlan", "600", "-spoofchk", "off", "-trust", "on"}
+		"-pf", nc.pf, "-vf", strconv.Itoa(vfioVF), "-mac", "02:60:00:00:00:01", "-vlan", "600", "-spoofchk", "off", "-trust", "on"}
 	cnitest.Must(t, bench.Interleaved(opts, "vfio", starts(), floorCmd, n, attachment(l), acc))
 	vfioNIC.same(t, "vfio", before)
+}
+
+// profiles runs ADD and DEL cycles of the kernel VF with host-local and of
+// the vfio VF with fastpath-prof, the cpuprofile build of fastpath (one CPU
+// profile per call), and emits the top of each path's merged profiles.
+func profiles(t *bench.TB, nc nic) {
+	if _, err := os.Stat(filepath.Join(binDir, "fastpath-prof")); err != nil {
+		emit.Warn("pprof", "no fastpath-prof in %s (%v): skipped", binDir, err)
+		return
+	}
+	dir := pluginDir(t, filepath.Join(binDir, "fastpath-prof"))
+	out := t.TempDir()
+	t.Setenv("FASTPATH_CPUPROFILE", out)
+	n := cnitest.NewNet(t, dir)
+	run := func(name string, l *libcni.NetworkConfigList) {
+		for i := range opts.Cycles {
+			p, err := bench.NewPod()
+			cnitest.Must(t, err)
+			rt := cnitest.RT(p, fmt.Sprintf("pprof-%d", i), "net1")
+			_, err = n.Add(l, rt)
+			time.Sleep(opts.Settle)
+			if err == nil {
+				err = n.Del(l, rt)
+				time.Sleep(opts.Settle)
+			}
+			bench.ClosePod(p)
+			cnitest.Must(t, err)
+		}
+		for _, op := range []string{"ADD", "DEL"} {
+			files, err := filepath.Glob(filepath.Join(out, op+"-*.pprof"))
+			cnitest.Must(t, err)
+			var ps [][]byte
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				cnitest.Must(t, err)
+				ps = append(ps, b)
+				cnitest.Must(t, os.Remove(f))
+			}
+			top, err := bench.PprofTop(ps, 25)
+			cnitest.Must(t, err)
+			emit.Text("pprof/"+name+"/"+op, top)
+		}
+	}
+	before := nc.snapshot(t)
+	run("kernel VF + host-local", kernelConf(n, nc, 0, 100, true))
+	nc.same(t, "pprof", before)
+	bindVFIO(t, nc)
+	run("vfio-pci VF, no IPAM", vfioConf(n, nc))
+}
+
+// pluginDir is a plugin directory with the plugins of binDir, fastpath
+// being the program at path.
+func pluginDir(t *bench.TB, path string) string {
+	dir := t.TempDir()
+	ents, err := os.ReadDir(binDir)
+	cnitest.Must(t, err)
+	for _, e := range ents {
+		if e.Name() != "fastpath" {
+			cnitest.Must(t, os.Symlink(filepath.Join(binDir, e.Name()), filepath.Join(dir, e.Name())))
+		}
+	}
+	cnitest.Must(t, os.Symlink(path, filepath.Join(dir, "fastpath")))
+	return dir
 }
 
 // straceOne runs one ADD and one DEL of the kernel VF with host-local under
@@ -308,17 +386,11 @@ func straceOne(t *bench.TB, nc nic) {
 		return
 	}
 	// A plugin dir whose fastpath runs under strace; the rest as they are.
-	dir := t.TempDir()
-	ents, err := os.ReadDir(binDir)
-	cnitest.Must(t, err)
-	for _, e := range ents {
-		if e.Name() != "fastpath" {
-			cnitest.Must(t, os.Symlink(filepath.Join(binDir, e.Name()), filepath.Join(dir, e.Name())))
-		}
-	}
-	wrapper := fmt.Sprintf("#!/bin/sh\nexport LD_LIBRARY_PATH=%s/lib\nexec %s/strace $BENCH_STRACE_OPTS -o \"$BENCH_STRACE_OUT\" %s \"$@\"\n",
-		straceAt, straceAt, filepath.Join(binDir, "fastpath"))
-	cnitest.Must(t, os.WriteFile(filepath.Join(dir, "fastpath"), []byte(wrapper), 0o755))
+	wrapper := filepath.Join(t.TempDir(), "fastpath-strace")
+	cnitest.Must(t, os.WriteFile(wrapper, []byte(fmt.Sprintf(
+		"#!/bin/sh\nexport LD_LIBRARY_PATH=%s/lib\nexec %s/strace $BENCH_STRACE_OPTS -o \"$BENCH_STRACE_OUT\" %s \"$@\"\n",
+		straceAt, straceAt, filepath.Join(binDir, "fastpath"))), 0o755))
+	dir := pluginDir(t, wrapper)
 
 	n := cnitest.NewNet(t, dir)
 	l := kernelConf(n, nc, 0, 100, true)

@@ -235,6 +235,7 @@ func build(bin, version string) error {
 		pkg   string
 	}{
 		{"fastpath", release, "./cmd/fastpath"},
+		{"fastpath-prof", append([]string{"-tags", "cpuprofile"}, release...), "./cmd/fastpath"},
 		{"host-local", release, "github.com/containernetworking/plugins/plugins/ipam/host-local"},
 		{"minimal", release, "./test/bench/minimal"},
 		{"bench-guest", []string{"-trimpath"}, "./test/bench/guest"},

@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+)
+
+//go:noinline
+func spinHashing(d time.Duration) (sum byte) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		h := sha256.Sum256([]byte("fastpath"))
+		sum ^= h[0]
+	}
+	return sum
+}
+
+func TestPprofTop(t *testing.T) {
+	var profiles [][]byte
+	for range 2 {
+		var buf bytes.Buffer
+		if err := pprof.StartCPUProfile(&buf); err != nil {
+			t.Skip("CPU profiling unavailable:", err)
+		}
+		spinHashing(300 * time.Millisecond)
+		pprof.StopCPUProfile()
+		profiles = append(profiles, buf.Bytes())
+	}
+	out, err := PprofTop(profiles, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "2 calls, ") {
+		t.Errorf("header: %q", out)
+	}
+	cum, flat, ok := strings.Cut(out, "\nflat:\n")
+	if !ok || !strings.Contains(cum, "bench.spinHashing") {
+		t.Fatalf("the busy function is not among the cumulative top:\n%s", out)
+	}
+	// Most of the time is in SHA-256's own code, which spinHashing calls.
+	if !strings.Contains(flat, "sha256") {
+		t.Errorf("no SHA-256 function in the flat top:\n%s", out)
+	}
+	if _, err := PprofTop(nil, 10); err == nil {
+		t.Error("no profiles: no error")
+	}
+	if _, err := PprofTop([][]byte{[]byte("not a profile")}, 10); err == nil {
+		t.Error("garbage: no error")
+	}
+}
