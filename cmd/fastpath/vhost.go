@@ -190,8 +190,8 @@ func (c *call) addOVSPort(v *config.Vhost, rec *state.Record, podUID string, dir
 	c.log.Info("added OVS port", "bridge", v.Bridge, "port", spec.Name, "type", spec.Type)
 	if v.Role == config.RoleClient {
 		src := filepath.Join(v.OVSSocketDir, rec.Vhost.Port)
-		if err := waitSocket(src, socketWait); err != nil {
-			return err
+		if err := dpdk.WaitSocket(src, socketWait); err != nil {
+			return fmt.Errorf("ovs-vswitchd made no socket for port %s: %w", rec.Vhost.Port, err)
 		}
 		return dir.LinkSocket(src, v.Socket)
 	}
@@ -406,18 +406,4 @@ func appInfo(v *config.Vhost, role string, mac net.HardwareAddr, res *current.Re
 		info.Routes = append(info.Routes, rt)
 	}
 	return info
-}
-
-// waitSocket waits, bounded, for ovs-vswitchd to create a socket.
-func waitSocket(path string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeSocket != 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ovs-vswitchd made no socket %s within %s", path, timeout)
-		}
-		time.Sleep(pause)
-	}
 }
