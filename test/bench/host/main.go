@@ -38,7 +38,7 @@ var (
 	rounds     = flag.Int("rounds", 5, "rounds of parallel ADDs of all 7 VFs (guest)")
 	scaleList  = flag.String("scale", "8,64,256,1024", "VFs per PF of the scale curve")
 	scaleIters = flag.Int("scale-iters", 300, "measured ADDs and DELs per point of the scale curve")
-	diskDir    = flag.String("state-disk", "/var/tmp", "a directory on disk, for the state handling with fsync")
+	diskDir    = flag.String("state-disk", "/var/tmp", "a directory on disk, for the state handling on a disk (the scale table's last row)")
 	out        = flag.String("out", "docs/benchmarks.md", "the report")
 	svgOut     = flag.String("svg", "docs/benchmarks.svg", "the chart (a name beside the report is linked from it)")
 	skip       = flag.String("skip", "", "comma-separated parts to leave out: guest, vhost, scale")
