@@ -258,3 +258,32 @@ func BenchmarkScaleADD(b *testing.B) {
 		})
 	}
 }
+
+// The per-cycle ratio pairs each cycle's figure with the floor measured in
+// the same cycle; a slow spell of the machine then cancels out.
+func TestPairedP50(t *testing.T) {
+	r := NewResults()
+	series := map[string][]float64{
+		"kernel-hostlocal/start/fastpath":   {4, 8, 12},
+		"kernel-hostlocal/start/host-local": {3, 6, 9},
+		"floor/kernel-hostlocal/ADD":        {3, 6, 9}, // floors 10, 20, 30
+		"kernel-hostlocal/ADD":              {30, 22, 33},
+	}
+	for name, ms := range series {
+		r.Add(Record{Kind: KindSeries, Env: EnvGuest, Name: name, MS: ms})
+	}
+	rows := r.Rows()
+	if len(rows) != 1 || !rows[0].Floor.PerCycle {
+		t.Fatalf("rows %+v", rows)
+	}
+	w := rows[0]
+	if _, p50, _ := w.Ratios(); math.Abs(p50-1.5) > 1e-9 { // 30 over 20
+		t.Errorf("p50 over p50 = %v, want 1.5", p50)
+	}
+	if got := w.PairedP50(); math.Abs(got-1.1) > 1e-9 { // 3, 1.1, 1.1
+		t.Errorf("PairedP50 = %v, want 1.1", got)
+	}
+	if got := fakeResults().Rows()[0].PairedP50(); !math.IsNaN(got) {
+		t.Errorf("pooled starts: PairedP50 = %v, want NaN", got)
+	}
+}
