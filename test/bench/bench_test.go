@@ -287,3 +287,25 @@ func TestPairedP50(t *testing.T) {
 		t.Errorf("pooled starts: PairedP50 = %v, want NaN", got)
 	}
 }
+
+func TestExecTable(t *testing.T) {
+	r := NewResults()
+	for name, ms := range map[string][]float64{
+		"kernel-hostlocal/start/fastpath":   {4, 8, 12},
+		"kernel-hostlocal/start/host-local": {3, 6, 9},
+		"floor/kernel-hostlocal/ADD":        {3, 6, 9}, // floors 10, 20, 30
+		"kernel-hostlocal/ADD":              {30, 22, 33},
+		"kernel-hostlocal/ADD/exec":         {20, 24, 36}, // 2, 1.2, 1.2
+	} {
+		r.Add(Record{Kind: KindSeries, Env: EnvGuest, Name: name, MS: ms})
+	}
+	rep := &Report{R: r}
+	got := rep.execTable()
+	want := "| kernel VF + host-local | guest | ADD | 20.0 | **24.0** (1.20x) | 36.0 | 1.20x |"
+	if !strings.Contains(got, want) {
+		t.Errorf("execTable:\n%s\nwant a row %s", got, want)
+	}
+	if (&Report{R: fakeResults()}).execTable() != "" {
+		t.Error("a table without exec series")
+	}
+}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 
@@ -276,6 +278,7 @@ func RunFloor(path string, args ...string) ([]Record, error) {
 // (name+"/start/fastpath"), which its floor uses.
 func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *cnitest.Net, a Attachment, acc *Acc) error {
 	floorArgs := append(slices.Clone(floorCmd[1:]), "-n", "1", "-warmup", "0", "-settle", o.Settle.String())
+	et := TimeExec(n)
 	for i := -o.Warmup; i < o.Cycles; i++ {
 		st, err := TimeStarts(Options{Cycles: 1}, starts...)
 		if err != nil {
@@ -301,6 +304,47 @@ func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *c
 		}
 		acc.Add(name+"/ADD", add...)
 		acc.Add(name+"/DEL", del...)
+		acc.Add(name+"/ADD/exec", et.Last("ADD"))
+		acc.Add(name+"/DEL/exec", et.Last("DEL"))
 	}
 	return nil
+}
+
+// ExecTimer is the exec libcni runs plugins with, timing each run of a
+// plugin process by its CNI_COMMAND: the plugin's part of a call through
+// libcni, without libcni's own work around it (the config it builds, the
+// result it reads, its cache).
+type ExecTimer struct {
+	invoke.DefaultExec
+	mu   sync.Mutex
+	last map[string]time.Duration
+}
+
+// TimeExec makes n's libcni client run its plugins through an ExecTimer.
+func TimeExec(n *cnitest.Net) *ExecTimer {
+	et := &ExecTimer{DefaultExec: invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}}, last: map[string]time.Duration{}}
+	n.CNI = libcni.NewCNIConfigWithCacheDir(n.CNI.Path, filepath.Join(n.Dir, "cache"), et)
+	return et
+}
+
+func (e *ExecTimer) ExecPlugin(ctx context.Context, path string, stdin []byte, environ []string) ([]byte, error) {
+	start := time.Now()
+	out, err := e.DefaultExec.ExecPlugin(ctx, path, stdin, environ)
+	d := time.Since(start)
+	for _, kv := range slices.Backward(environ) { // the last one is the one the plugin sees
+		if cmd, ok := strings.CutPrefix(kv, "CNI_COMMAND="); ok {
+			e.mu.Lock()
+			e.last[cmd] = d
+			e.mu.Unlock()
+			break
+		}
+	}
+	return out, err
+}
+
+// Last is the duration of the latest plugin run of cmd.
+func (e *ExecTimer) Last(cmd string) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last[cmd]
 }

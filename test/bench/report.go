@@ -323,6 +323,11 @@ func (rep *Report) Markdown() string {
 	w("each cycle's figure with the floor measured in the same cycle and takes the median of these\n")
 	w("ratios, which a slow spell of the shared machine moves less.\n\n")
 	w("%s\n", rep.mainTable())
+	if t := rep.execTable(); t != "" {
+		w("The same cycles, the plugin's process alone: from libcni's exec of fastpath to its exit,\n")
+		w("without libcni's own work in the runtime around it (building the config, reading the result,\n")
+		w("its cache), which the floor does not have either. ms, with the ratios as above:\n\n%s\n", t)
+	}
 	w("Configurations: kernel VF as `test/e2e`'s `vfConf` (deviceID, `vlan` 100, `mac`, `spoofchk`\n")
 	w("on, `trust` off) with `mtu` 1400; host-local hands out an address from 10.10.0.0/24 and a\n")
 	w("route to 10.200.0.0/16. vfio: VF 6 bound to vfio-pci, `vlan` 600, `mac`, `spoofchk` off,\n")
@@ -456,6 +461,26 @@ func (rep *Report) mainTable() string {
 			w.Path.Title, w.Path.Env, w.Op, ms(w.S.Min), ratio(mn), ms(w.S.P50), ratio(p50), ms(w.S.P90), ratio(p90), f, ratio(w.PairedP50()))
 	}
 	return b.String()
+}
+
+// execTable is the plugin's exec time of each path and op, against the floor.
+func (rep *Report) execTable() string {
+	var b strings.Builder
+	for _, w := range rep.R.Rows() {
+		rec, ok := rep.R.Get(w.Path.Env, w.Path.Name+"/"+w.Op+"/exec")
+		if !ok || len(rec.MS) == 0 {
+			continue
+		}
+		e := w
+		e.S, e.MS = Summarise(rec.MS), rec.MS
+		_, p50, _ := e.Ratios()
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | **%s** (%s) | %s | %s |\n",
+			w.Path.Title, w.Path.Env, w.Op, ms(e.S.Min), ms(e.S.P50), ratio(p50), ms(e.S.P90), ratio(e.PairedP50()))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "| path | where | op | min | p50 | p90 | p50 of per-cycle ratios |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n" + b.String()
 }
 
 func (rep *Report) floorTable() string {
