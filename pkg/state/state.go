@@ -111,7 +111,7 @@ func (s Store) Load(key string) (*Record, error) {
 		return nil, fmt.Errorf("reading record %s: %w", key, err)
 	}
 	r := &Record{}
-	if err := json.Unmarshal(b, r); err != nil {
+	if err := decodeRecord(b, r); err != nil {
 		return nil, fmt.Errorf("decoding record %s: %w: %w", key, ErrCorrupt, err)
 	}
 	if r.Key() != key || r.Device == "" {
