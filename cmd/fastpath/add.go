@@ -184,7 +184,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		crash.Point("add/ipam")
 		own := ownResult(iface, ipamRes)
 		if mode == state.ModeKernel {
-			announced, err := ipam.Configure(ns.PodH, c.args.Netns, c.args.IfName, own)
+			announced, err := ipam.Configure(ns.PodH, ns.Pod, c.args.Netns, c.args.IfName, own)
 			if err != nil {
 				return nil, err
 			}

@@ -90,20 +90,16 @@ func Status(ctx context.Context, ipamType string, config []byte) error {
 }
 
 // Configure puts the result's addresses and routes on ifname through the
-// pod's netlink handle h, and announces them once the link is up; only the
-// announcement enters the pod's namespace (netnsPath), for its packet
-// sockets. res must hold ifname as its only interface. It tells whether the
-// announcement went out.
-func Configure(h *netlink.Handle, netnsPath, ifname string, res *current.Result) (announced bool, err error) {
+// pod's netlink handle h, and announces them once the link is up; it
+// subscribes to the link's changes in the pod's namespace pod (the caller's
+// open handle of netnsPath), and only the announcement enters that
+// namespace, for its packet sockets. res must hold ifname as its only
+// interface. It tells whether the announcement went out.
+func Configure(h *netlink.Handle, pod netns.NsHandle, netnsPath, ifname string, res *current.Result) (announced bool, err error) {
 	// Subscribe first, so that no change of the link's state is missed.
 	updates := make(chan netlink.LinkUpdate, 16)
 	done := make(chan struct{})
 	defer close(done)
-	pod, err := netns.GetFromPath(netnsPath)
-	if err != nil {
-		return false, fmt.Errorf("opening %s: %w", netnsPath, err)
-	}
-	defer pod.Close()
 	subscribed := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &pod}) == nil
 	link, err := h.LinkByName(ifname)
 	if err != nil {
