@@ -79,7 +79,9 @@ func (c *call) add() (_ *current.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.log.Debug("found VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "driver", vf.Driver, "mode", mode)
+	// Every later line, "ADD done" and any error included, names the VF.
+	c.log = c.log.With("pf", vf.PF, "vf", vf.Index, "mode", mode)
+	c.log.Debug("found VF", "netdev", vf.Netdev, "driver", vf.Driver)
 	if mode == state.ModeKernel {
 		if err := openPodHandle(ns, c.args.Netns); err != nil {
 			return nil, err
@@ -116,7 +118,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, errors.Join(err, c.store.Remove(key))
 	}
 	crash.Point("add/claimed")
-	c.log.Info("recorded VF", "pf", vf.PF, "vf", vf.Index, "netdev", vf.Netdev, "mode", mode)
+	c.log.Debug("recorded VF")
 	var lease *ipamRun
 	defer func() {
 		if err != nil {
@@ -140,7 +142,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		if err := sriov.SetPFSettings(ns.HostH, pfLink, vf.Index, rec.PFOrig, sriov.Desired(rec.PFOrig, s)); err != nil {
 			return nil, err
 		}
-		c.log.Info("applied PF-side settings", "pf", vf.PF, "vf", vf.Index)
+		c.log.Debug("applied PF-side settings")
 		crash.Point("add/pf-side")
 	}
 
@@ -163,7 +165,7 @@ func (c *call) add() (_ *current.Result, err error) {
 			return nil, fmt.Errorf("reading %s in the pod: %w", c.args.IfName, err)
 		}
 		iface.Mac, iface.Mtu = link.Attrs().HardwareAddr.String(), link.Attrs().MTU
-		c.log.Info("moved VF into the pod", "mac", iface.Mac, "mtu", iface.Mtu)
+		c.log.Debug("moved VF into the pod", "mac", iface.Mac, "mtu", iface.Mtu)
 		crash.Point("add/moved")
 	}
 	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
@@ -188,7 +190,7 @@ func (c *call) add() (_ *current.Result, err error) {
 			if err != nil {
 				return nil, err
 			}
-			c.log.Info("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
+			c.log.Debug("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
 			crash.Point("add/addresses")
 		}
 		res.IPs = append(res.IPs, reindex(own.IPs, len(res.Interfaces)-1)...)

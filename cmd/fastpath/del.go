@@ -118,6 +118,9 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 }
 
 func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
+	if rec.NetdevOrig == nil {
+		netnsPath = "" // a userspace VF was never in the pod's namespace
+	}
 	ns, err := openNamespaces(netnsPath, rec.NetdevOrig != nil)
 	if err != nil {
 		return err
@@ -147,7 +150,7 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	c.log.Info("restored VF", "pf", rec.PF, "vf", rec.VFIndex, "mode", rec.Mode)
+	c.log.Debug("restored VF", "pf", rec.PF, "vf", rec.VFIndex, "mode", rec.Mode)
 	return nil
 }
 

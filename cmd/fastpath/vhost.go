@@ -151,7 +151,8 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 		}
 		crash.Point("add/device-info")
 	}
-	c.log.Info("handed over vhost-user socket", "socket", v.Socket, "role", rec.Vhost.Role, "port", rec.Vhost.Port)
+	c.log = c.log.With("socket", v.Socket, "role", rec.Vhost.Role, "port", rec.Vhost.Port) // for "ADD done"
+	c.log.Debug("handed over vhost-user socket")
 	return res, nil
 }
 
@@ -187,7 +188,7 @@ func (c *call) addOVSPort(v *config.Vhost, rec *state.Record, podUID string, dir
 	if err := o.AddPort(c.ctx, spec); err != nil {
 		return err
 	}
-	c.log.Info("added OVS port", "bridge", v.Bridge, "port", spec.Name, "type", spec.Type)
+	c.log.Debug("added OVS port", "bridge", v.Bridge, "port", spec.Name, "type", spec.Type)
 	if v.Role == config.RoleClient {
 		src := filepath.Join(v.OVSSocketDir, rec.Vhost.Port)
 		if err := dpdk.WaitSocket(src, socketWait); err != nil {

@@ -41,11 +41,13 @@ func (s Sysfs) dev(pci string, parts ...string) string {
 
 // LookupVF resolves a VF's PF, index, driver and netdev from its PCI address.
 func (s Sysfs) LookupVF(pci string) (*VF, error) {
-	if _, err := os.Lstat(s.dev(pci)); err != nil {
-		return nil, fmt.Errorf("PCI device %s: %w", pci, ErrNoDevice)
-	}
 	pfLink, err := os.Readlink(s.dev(pci, "physfn"))
 	if err != nil {
+		// Only now tell a missing device from one that is not a VF: one
+		// system call less on every ADD.
+		if _, err := os.Lstat(s.dev(pci)); err != nil {
+			return nil, fmt.Errorf("PCI device %s: %w", pci, ErrNoDevice)
+		}
 		if _, perr := os.Stat(s.dev(pci, "sriov_totalvfs")); perr == nil {
 			return nil, fmt.Errorf("PCI device %s is a PF, give one of its VFs: %w", pci, ErrNotVF)
 		}

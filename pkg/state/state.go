@@ -19,8 +19,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 )
@@ -103,7 +104,7 @@ func (s Store) recordPath(key string) string {
 
 // Load reads a record; it returns (nil, nil) when there is none.
 func (s Store) Load(key string) (*Record, error) {
-	b, err := os.ReadFile(s.recordPath(key))
+	b, err := readFile(s.recordPath(key))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -151,7 +152,7 @@ func (s Store) Save(r *Record) error {
 
 // Remove deletes a record; a missing one is fine.
 func (s Store) Remove(key string) error {
-	err := os.Remove(s.recordPath(key))
+	err := unix.Unlink(s.recordPath(key))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing record %s: %w", key, err)
 	}
@@ -197,10 +198,7 @@ func (s Store) Claim(device, key string) error {
 		return err
 	}
 	p := s.claimPath(device)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("creating claims directory: %w", err)
-	}
-	if err := os.Symlink(key, p); err != nil {
+	if err := withDir(filepath.Dir(p), func() error { return unix.Symlink(key, p) }); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			owner, _ := os.Readlink(p)
 			return fmt.Errorf("%s held by %s: %w", device, owner, ErrClaimed)
@@ -228,7 +226,7 @@ func (s Store) Release(device, key string) error {
 	if err != nil || owner != key {
 		return err
 	}
-	if err := os.Remove(s.claimPath(device)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := unix.Unlink(s.claimPath(device)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("releasing %s: %w", device, err)
 	}
 	return nil
@@ -240,51 +238,23 @@ func (s Store) Lock(device string, wait time.Duration) (unlock func(), err error
 	if err := checkName(device); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.Dir, "locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating lock directory: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, device+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	fd, err := openFile(filepath.Join(s.Dir, "locks", device+".lock"), unix.O_CREAT|unix.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock of %s: %w", device, err)
 	}
 	deadline := time.Now().Add(wait)
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return func() { unix.Close(fd) }, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			unix.Close(fd)
+			if errors.Is(err, unix.EWOULDBLOCK) {
 				return nil, fmt.Errorf("%s after %s: %w", device, wait, ErrBusy)
 			}
 			return nil, fmt.Errorf("locking %s: %w", device, err)
 		}
 		time.Sleep(pause)
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary file in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

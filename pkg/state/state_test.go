@@ -275,6 +275,24 @@ func TestSaveLeavesNoTempFiles(t *testing.T) {
 	}
 }
 
+// A record larger than readFile's first buffer (a config with a long IPAM
+// section) comes back whole.
+func TestSaveLoadLarge(t *testing.T) {
+	s := newStore(t)
+	r := record("net1", "big", "eth0")
+	r.Config = json.RawMessage(`{"pad":"` + strings.Repeat("x", 20000) + `"}`)
+	if err := s.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(r.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("a %d-byte config came back as %d bytes", len(r.Config), len(got.Config))
+	}
+}
+
 func TestSaveUnwritable(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(f, nil, 0o600); err != nil {

@@ -341,39 +341,32 @@ func kernelCmd(args []string) error {
 		route = &netlink.Route{Dst: dst, Gw: net.ParseIP(*gwS)}
 	}
 
-	// What the host shows before: DEL must bring back exactly that.
-	hostH, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer hostH.Close()
-	pf0, err := hostH.LinkByName(*pfName)
-	if err != nil {
-		return err
-	}
-	v0, err := vfInfo(pf0, *idx)
-	if err != nil {
-		return err
-	}
-	pfOrig := pfStateOf(v0)
-	l0, err := hostH.LinkByName(*netdev)
-	if err != nil {
-		return err
-	}
-	ndOrig := netdevStateOf(l0)
-	pfWant := pfOrig
-	if mac != nil {
-		pfWant.mac = mac.String()
-	}
-	if *vlan >= 0 {
-		pfWant.vlan, pfWant.qos = *vlan, 0
-	}
-	// DEL's PF-side target: as fastpath, the VF's own address is not
-	// written back as an admin MAC; the admin MAC is cleared and the
-	// netdev's MAC restored, and the PF lists it again.
-	pfBack := pfOrig
-	if pfBack.mac == ndOrig.mac {
-		pfBack.mac = "00:00:00:00:00:00"
+	// What the host shows before, which DEL must bring back, is learned
+	// from the first ADD's own reads: a read before it would run the
+	// netlink code warm, and fastpath's first request is cold.
+	var pfOrig, pfWant, pfBack pfState
+	var ndOrig netdevState
+	learned := false
+	learn := func(v netlink.VfInfo, l netlink.Link) {
+		if learned {
+			return
+		}
+		learned = true
+		pfOrig, ndOrig = pfStateOf(v), netdevStateOf(l)
+		pfWant = pfOrig
+		if mac != nil {
+			pfWant.mac = mac.String()
+		}
+		if *vlan >= 0 {
+			pfWant.vlan, pfWant.qos = *vlan, 0
+		}
+		// DEL's PF-side target: as fastpath, the VF's own address is not
+		// written back as an admin MAC; the admin MAC is cleared and the
+		// netdev's MAC restored, and the PF lists it again.
+		pfBack = pfOrig
+		if pfBack.mac == ndOrig.mac {
+			pfBack.mac = "00:00:00:00:00:00"
+		}
 	}
 
 	operUp := []time.Duration{}
@@ -403,6 +396,7 @@ func kernelCmd(args []string) error {
 			return err
 		}
 		st.mark("read")
+		learn(v, l)
 		if mac != nil {
 			if l.Attrs().Flags&net.FlagUp != 0 {
 				if err := h.hostH.LinkSetDown(l); err != nil {
@@ -529,7 +523,7 @@ func kernelCmd(args []string) error {
 		}
 		st.end(keep)
 		// Untimed: the host must show what it showed before.
-		return checkKernel(hostH, *pfName, *idx, *netdev, pfOrig, ndOrig)
+		return checkKernel(h.hostH, *pfName, *idx, *netdev, pfOrig, ndOrig)
 	}
 	if err := c.run(true, add, del); err != nil {
 		return err
@@ -599,38 +593,36 @@ func pfsideCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	hostH, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
+	mac, err := net.ParseMAC(*macS)
+	if err != nil && *macS != "" {
 		return err
 	}
-	defer hostH.Close()
-	pf0, err := hostH.LinkByName(*pfName)
-	if err != nil {
-		return err
-	}
-	v0, err := vfInfo(pf0, *idx)
-	if err != nil {
-		return err
-	}
-	orig := pfStateOf(v0)
-	want := orig
-	if *macS != "" {
-		m, err := net.ParseMAC(*macS)
-		if err != nil {
-			return err
+	// The VF's original PF-side state is learned from the first ADD's own
+	// read, so that the first netlink request of the process is a timed
+	// one, cold as fastpath's is.
+	var orig, want pfState
+	learned := false
+	learn := func(v netlink.VfInfo) {
+		if learned {
+			return
 		}
-		want.mac = m.String()
+		learned = true
+		orig = pfStateOf(v)
+		want = orig
+		if *macS != "" {
+			want.mac = mac.String()
+		}
+		if *vlan >= 0 {
+			want.vlan, want.qos = *vlan, 0
+		}
+		if spoof != nil {
+			want.spoofchk = *spoof
+		}
+		if trust != nil {
+			want.trust = *trust
+		}
 	}
-	if *vlan >= 0 {
-		want.vlan, want.qos = *vlan, 0
-	}
-	if spoof != nil {
-		want.spoofchk = *spoof
-	}
-	if trust != nil {
-		want.trust = *trust
-	}
-	step := func(st *steps, to pfState) error {
+	step := func(st *steps, to func(v netlink.VfInfo) pfState) error {
 		st.begin()
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
@@ -646,7 +638,7 @@ func pfsideCmd(args []string) error {
 			return err
 		}
 		st.mark("read")
-		if err := setPF(h, pf, *idx, pfStateOf(v), to); err != nil {
+		if err := setPF(h, pf, *idx, pfStateOf(v), to(v)); err != nil {
 			return err
 		}
 		st.mark("pf-side")
@@ -655,17 +647,22 @@ func pfsideCmd(args []string) error {
 		return nil
 	}
 	add := func(_ string, keep bool) error {
-		if err := step(c.addSteps, want); err != nil {
+		if err := step(c.addSteps, func(v netlink.VfInfo) pfState { learn(v); return want }); err != nil {
 			return err
 		}
 		c.addSteps.end(keep)
 		return nil
 	}
 	del := func(_ string, keep bool) error {
-		if err := step(c.delSteps, orig); err != nil {
+		if err := step(c.delSteps, func(netlink.VfInfo) pfState { return orig }); err != nil {
 			return err
 		}
 		c.delSteps.end(keep)
+		hostH, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer hostH.Close()
 		pf, err := hostH.LinkByName(*pfName)
 		if err != nil {
 			return err
