@@ -6,7 +6,6 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -102,7 +101,7 @@ const (
 // and STATUS may run without one).
 func Parse(stdin []byte) (*NetConf, error) {
 	conf := &NetConf{}
-	if err := json.Unmarshal(stdin, conf); err != nil {
+	if err := decodeNetConf(stdin, conf); err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("decoding network config: %v", err), "")
 	}
 	if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
