@@ -257,8 +257,9 @@ func TestCorruptRecord(t *testing.T) {
 }
 
 // stdout carries the CNI result and nothing else; the logs go to stderr
-// (or logFile) as JSON lines, one per step, each naming the container, the
-// interface and the device.
+// (or logFile) as JSON lines, at debug one per step, each naming the
+// container, the interface and the device, with its time in UTC. At info an
+// ADD writes one line, which also names the VF.
 func TestStdoutOnlyResult(t *testing.T) {
 	nd := newNode(t, 1)
 	pod := nd.pod()
@@ -268,6 +269,7 @@ func TestStdoutOnlyResult(t *testing.T) {
 	m["name"], m["cniVersion"] = "fpnet", "1.1.0"
 	stdin, _ := json.Marshal(m)
 	run := func(cmd string) (string, string) {
+		t.Helper()
 		c := exec.Command(filepath.Join(binDir, "fastpath"))
 		c.Env = append(os.Environ(), "CNI_COMMAND="+cmd, "CNI_CONTAINERID=c1", "CNI_NETNS="+pod.Path(),
 			"CNI_IFNAME=net1", "CNI_PATH="+binDir)
@@ -291,8 +293,21 @@ func TestStdoutOnlyResult(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["container"] != "c1" || rec["ifname"] != "net1" || rec["deviceID"] != vfPCI {
 			t.Errorf("log line without container, ifname and deviceID: %s", l)
 		}
+		if ts, _ := rec["time"].(string); !strings.HasSuffix(ts, "Z") {
+			t.Errorf("log time %q is not in UTC: %s", rec["time"], l)
+		}
 	}
 	if out, _ := run("DEL"); out != "" {
 		t.Errorf("DEL wrote to stdout: %q", out)
 	}
+
+	m["logLevel"] = "info"
+	stdin, _ = json.Marshal(m)
+	_, logs = run("ADD")
+	lines = strings.Split(strings.TrimSpace(logs), "\n")
+	var rec map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil || rec["msg"] != "ADD done" || rec["pf"] == nil || rec["vf"] == nil || rec["mode"] != "kernel" {
+		t.Errorf("at info, want one ADD done line naming pf, vf and mode, got:\n%s", logs)
+	}
+	run("DEL")
 }
