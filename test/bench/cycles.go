@@ -233,8 +233,10 @@ func (a *Acc) AddRecord(r Record) {
 	case KindSeries:
 		a.addMS(r.Name, r.MS...)
 	case KindInfo:
-		if i, ok := a.info[r.Name]; ok {
-			a.other[i] = r
+		if i, ok := a.info[r.Name]; ok { // merged: the floor's ADD and DEL each say their part
+			for k, v := range r.Info {
+				a.other[i].Info[k] = v
+			}
 			return
 		}
 		a.info[r.Name] = len(a.other)
@@ -271,23 +273,32 @@ func RunFloor(path string, args ...string) ([]Record, error) {
 
 // Interleaved measures a path cycle by cycle against its floor, so that a
 // change of the machine's load touches both alike: each cycle times one
-// start of every program of starts, one run of the bare program (floorCmd,
-// given -n 1: a fresh process like each plugin call, doing one ADD and one
-// DEL), then one ADD and one DEL through libcni. The starts go to the
+// start of every program of starts, the bare program's ADD and DEL (floorCmd
+// with -phase add, then -phase del: a fresh process for each, as each plugin
+// call is), then one ADD and one DEL through libcni. The starts go to the
 // pooled series ("version/fastpath") and to the path's own
 // (name+"/start/fastpath"), which its floor uses.
 func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *cnitest.Net, a Attachment, acc *Acc) error {
-	floorArgs := append(slices.Clone(floorCmd[1:]), "-n", "1", "-warmup", "0", "-settle", o.Settle.String())
+	state := filepath.Join(n.Dir, "floor-state.json")
+	floorAdd := append(slices.Clone(floorCmd[1:]), "-phase", "add", "-state", state)
+	floorDel := append(slices.Clone(floorCmd[1:]), "-phase", "del", "-state", state)
 	et := TimeExec(n)
 	for i := -o.Warmup; i < o.Cycles; i++ {
 		st, err := TimeStarts(Options{Cycles: 1}, starts...)
 		if err != nil {
 			return err
 		}
-		recs, err := RunFloor(floorCmd[0], floorArgs...)
+		recs, err := RunFloor(floorCmd[0], floorAdd...)
 		if err != nil {
 			return err
 		}
+		time.Sleep(o.Settle)
+		delRecs, err := RunFloor(floorCmd[0], floorDel...)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, delRecs...)
+		time.Sleep(o.Settle)
 		add, del, err := Cycles(n, a, Options{Cycles: 1, Settle: o.Settle}, fmt.Sprintf("%s-%d", name, i+o.Warmup))
 		if err != nil {
 			return err

@@ -19,13 +19,17 @@
 //
 // Common flags: -n cycles (default 30), -warmup, -settle (pause after each
 // ADD and DEL, untimed), -name (series prefix), -env (guest or host). Every
-// cycle makes a fresh pod namespace (untimed). Results are bench.Records on
+// cycle makes a fresh pod namespace (untimed). -phase add (or del) -state FILE
+// does one ADD (or the DEL of that ADD) in this process, as each plugin call
+// runs in its own: make bench runs them so, since a DEL after an ADD in the
+// same process runs warm code. Results are bench.Records on
 // stdout. A PF-side setting already at its wanted value is not set again, so
 // the floor is the least a correct implementation must do.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,10 +53,13 @@ type common struct {
 	n, warmup  int
 	settle     time.Duration
 	name, env  string
+	phase      string // both, add or del
+	stateFile  string // what the add phase learned, for the del phase
 	emit       *bench.Emitter
 	addSteps   *steps
 	delSteps   *steps
 	extraNames []string
+	learned    any // the originals the first ADD learns, saved between phases
 }
 
 func (c *common) flags(fs *flag.FlagSet, name string) {
@@ -61,6 +68,8 @@ func (c *common) flags(fs *flag.FlagSet, name string) {
 	fs.DurationVar(&c.settle, "settle", 50*time.Millisecond, "untimed pause after each ADD and DEL")
 	fs.StringVar(&c.name, "name", "floor/"+name, "series name prefix")
 	fs.StringVar(&c.env, "env", bench.EnvGuest, "environment the records are tagged with")
+	fs.StringVar(&c.phase, "phase", "both", "both: cycles of ADD then DEL in this process; add or del: one ADD or one DEL, each in its own process as each plugin call is, passing state in -state")
+	fs.StringVar(&c.stateFile, "state", "", "the state file of -phase add and del")
 }
 
 func main() {
@@ -138,6 +147,15 @@ func (s *steps) emit(e *bench.Emitter, prefix string) {
 func (c *common) run(withPod bool, add, del func(pod string, keep bool) error) error {
 	c.emit = bench.NewEmitter(os.Stdout, c.env)
 	c.addSteps, c.delSteps = newSteps(), newSteps()
+	switch c.phase {
+	case "add":
+		return c.addPhase(withPod, add)
+	case "del":
+		return c.delPhase(del)
+	case "both":
+	default:
+		return fmt.Errorf("-phase %q: want both, add or del", c.phase)
+	}
 	for i := -c.warmup; i < c.n; i++ {
 		pod := ""
 		if withPod {
@@ -168,6 +186,68 @@ func (c *common) run(withPod bool, add, del func(pod string, keep bool) error) e
 		"del-steps": strings.Join(c.delSteps.order, ","),
 		"extra":     strings.Join(c.extraNames, ","),
 	})
+	return nil
+}
+
+// phaseState is what the add phase hands the del phase.
+type phaseState struct {
+	Pod     string
+	Learned json.RawMessage
+}
+
+// addPhase does one measured ADD, on a fresh pod namespace when withPod,
+// and saves what the DEL needs in the state file.
+func (c *common) addPhase(withPod bool, add func(pod string, keep bool) error) error {
+	pod := ""
+	if withPod {
+		var err error
+		if pod, err = newPodNS(fmt.Sprintf("floor-%d", os.Getpid())); err != nil {
+			return err
+		}
+	}
+	if err := add(pod, true); err != nil {
+		return err
+	}
+	learned, err := json.Marshal(c.learned)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(phaseState{Pod: pod, Learned: learned})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.stateFile, b, 0o600); err != nil {
+		return err
+	}
+	c.addSteps.emit(c.emit, c.name+"/ADD")
+	c.emit.Info(c.name, map[string]string{"add-steps": strings.Join(c.addSteps.order, ","), "extra": strings.Join(c.extraNames, ",")})
+	return nil
+}
+
+// delPhase does one measured DEL of what the add phase made.
+func (c *common) delPhase(del func(pod string, keep bool) error) error {
+	b, err := os.ReadFile(c.stateFile)
+	if err != nil {
+		return err
+	}
+	var st phaseState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if c.learned != nil {
+		if err := json.Unmarshal(st.Learned, c.learned); err != nil {
+			return err
+		}
+	}
+	err = del(st.Pod, true)
+	if st.Pod != "" {
+		err = errors.Join(err, netns.DeleteNamed(filepath.Base(st.Pod)))
+	}
+	if err != nil {
+		return err
+	}
+	c.delSteps.emit(c.emit, c.name+"/DEL")
+	c.emit.Info(c.name, map[string]string{"del-steps": strings.Join(c.delSteps.order, ",")})
 	return nil
 }
 
@@ -234,38 +314,38 @@ func vfInfo(l netlink.Link, idx int) (netlink.VfInfo, error) {
 
 // pfState is the PF side of a VF that the floor changes.
 type pfState struct {
-	mac             string
-	vlan, qos       int
-	spoofchk, trust bool
+	MAC             string `json:"mac"`
+	Vlan, QoS       int
+	SpoofChk, Trust bool
 }
 
 func pfStateOf(v netlink.VfInfo) pfState {
-	return pfState{mac: v.Mac.String(), vlan: v.Vlan, qos: v.Qos, spoofchk: v.Spoofchk, trust: v.Trust != 0}
+	return pfState{MAC: v.Mac.String(), Vlan: v.Vlan, QoS: v.Qos, SpoofChk: v.Spoofchk, Trust: v.Trust != 0}
 }
 
 // setPF moves the PF side from cur to want, only what differs.
 func setPF(h *netlink.Handle, pf netlink.Link, idx int, cur, want pfState) error {
-	if cur.mac != want.mac {
-		mac, err := net.ParseMAC(want.mac)
+	if cur.MAC != want.MAC {
+		mac, err := net.ParseMAC(want.MAC)
 		if err != nil {
 			return err
 		}
 		if err := h.LinkSetVfHardwareAddr(pf, idx, mac); err != nil {
-			return fmt.Errorf("vf mac %s: %w", want.mac, err)
+			return fmt.Errorf("vf mac %s: %w", want.MAC, err)
 		}
 	}
-	if cur.vlan != want.vlan || cur.qos != want.qos {
-		if err := h.LinkSetVfVlanQos(pf, idx, want.vlan, want.qos); err != nil {
-			return fmt.Errorf("vf vlan %d: %w", want.vlan, err)
+	if cur.Vlan != want.Vlan || cur.QoS != want.QoS {
+		if err := h.LinkSetVfVlanQos(pf, idx, want.Vlan, want.QoS); err != nil {
+			return fmt.Errorf("vf vlan %d: %w", want.Vlan, err)
 		}
 	}
-	if cur.spoofchk != want.spoofchk {
-		if err := h.LinkSetVfSpoofchk(pf, idx, want.spoofchk); err != nil {
+	if cur.SpoofChk != want.SpoofChk {
+		if err := h.LinkSetVfSpoofchk(pf, idx, want.SpoofChk); err != nil {
 			return fmt.Errorf("vf spoofchk: %w", err)
 		}
 	}
-	if cur.trust != want.trust {
-		if err := h.LinkSetVfTrust(pf, idx, want.trust); err != nil {
+	if cur.Trust != want.Trust {
+		if err := h.LinkSetVfTrust(pf, idx, want.Trust); err != nil {
 			return fmt.Errorf("vf trust: %w", err)
 		}
 	}
@@ -289,16 +369,16 @@ func onOff(s string) (*bool, error) {
 // --- kernel VF --------------------------------------------------------------------------
 
 type netdevState struct {
-	name, mac, perm string
-	mtu             int
-	up              bool
+	Name, MAC, Perm string
+	MTU             int
+	Up              bool
 }
 
 func netdevStateOf(l netlink.Link) netdevState {
 	a := l.Attrs()
-	s := netdevState{name: a.Name, mac: a.HardwareAddr.String(), mtu: a.MTU, up: a.Flags&net.FlagUp != 0}
+	s := netdevState{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
 	if a.PermHWAddr != nil {
-		s.perm = a.PermHWAddr.String()
+		s.Perm = a.PermHWAddr.String()
 	}
 	return s
 }
@@ -344,28 +424,31 @@ func kernelCmd(args []string) error {
 	// What the host shows before, which DEL must bring back, is learned
 	// from the first ADD's own reads: a read before it would run the
 	// netlink code warm, and fastpath's first request is cold.
-	var pfOrig, pfWant, pfBack pfState
-	var ndOrig netdevState
-	learned := false
+	var k struct {
+		Learned                bool
+		PFOrig, PFWant, PFBack pfState
+		ND                     netdevState
+	}
+	c.learned = &k
 	learn := func(v netlink.VfInfo, l netlink.Link) {
-		if learned {
+		if k.Learned {
 			return
 		}
-		learned = true
-		pfOrig, ndOrig = pfStateOf(v), netdevStateOf(l)
-		pfWant = pfOrig
+		k.Learned = true
+		k.PFOrig, k.ND = pfStateOf(v), netdevStateOf(l)
+		k.PFWant = k.PFOrig
 		if mac != nil {
-			pfWant.mac = mac.String()
+			k.PFWant.MAC = mac.String()
 		}
 		if *vlan >= 0 {
-			pfWant.vlan, pfWant.qos = *vlan, 0
+			k.PFWant.Vlan, k.PFWant.QoS = *vlan, 0
 		}
 		// DEL's PF-side target: as fastpath, the VF's own address is not
 		// written back as an admin MAC; the admin MAC is cleared and the
 		// netdev's MAC restored, and the PF lists it again.
-		pfBack = pfOrig
-		if pfBack.mac == ndOrig.mac {
-			pfBack.mac = "00:00:00:00:00:00"
+		k.PFBack = k.PFOrig
+		if k.PFBack.MAC == k.ND.MAC {
+			k.PFBack.MAC = "00:00:00:00:00:00"
 		}
 	}
 
@@ -408,7 +491,7 @@ func kernelCmd(args []string) error {
 			}
 			st.mark("netdev-mac")
 		}
-		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), pfWant); err != nil {
+		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), k.PFWant); err != nil {
 			return err
 		}
 		st.mark("pf-side")
@@ -478,35 +561,35 @@ func kernelCmd(args []string) error {
 			return err
 		}
 		st.mark("read")
-		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), pfBack); err != nil {
+		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), k.PFBack); err != nil {
 			return err
 		}
 		st.mark("pf-side")
-		if err := sriov.MoveNS(h.pod, l.Attrs().Index, h.host, h.host, ndOrig.name); err != nil {
+		if err := sriov.MoveNS(h.pod, l.Attrs().Index, h.host, h.host, k.ND.Name); err != nil {
 			return fmt.Errorf("move: %w", err)
 		}
 		st.mark("to-host")
 		cur := netdevStateOf(l) // as it was in the pod: its MAC and MTU
-		if cur.mac != ndOrig.mac {
-			m, _ := net.ParseMAC(ndOrig.mac)
+		if cur.MAC != k.ND.MAC {
+			m, _ := net.ParseMAC(k.ND.MAC)
 			if err := h.hostH.LinkSetHardwareAddr(l, m); err != nil {
 				return fmt.Errorf("restoring mac: %w", err)
 			}
 		}
-		if cur.mtu != ndOrig.mtu {
-			if err := h.hostH.LinkSetMTU(l, ndOrig.mtu); err != nil {
+		if cur.MTU != k.ND.MTU {
+			if err := h.hostH.LinkSetMTU(l, k.ND.MTU); err != nil {
 				return fmt.Errorf("restoring mtu: %w", err)
 			}
 		}
 		st.mark("netdev-restore")
 		// igbvf takes its permanent address from the PF at reset: one
 		// open and close brings it back when it differs.
-		if ndOrig.perm != "" {
+		if k.ND.Perm != "" {
 			now, err := h.hostH.LinkByIndex(l.Attrs().Index)
 			if err != nil {
 				return err
 			}
-			if now.Attrs().PermHWAddr != nil && now.Attrs().PermHWAddr.String() != ndOrig.perm {
+			if now.Attrs().PermHWAddr != nil && now.Attrs().PermHWAddr.String() != k.ND.Perm {
 				if err := h.hostH.LinkSetUp(now); err != nil {
 					return err
 				}
@@ -516,19 +599,21 @@ func kernelCmd(args []string) error {
 			}
 			st.mark("perm-resync")
 		}
-		if ndOrig.up {
+		if k.ND.Up {
 			if err := h.hostH.LinkSetUp(l); err != nil {
 				return err
 			}
 		}
 		st.end(keep)
 		// Untimed: the host must show what it showed before.
-		return checkKernel(h.hostH, *pfName, *idx, *netdev, pfOrig, ndOrig)
+		return checkKernel(h.hostH, *pfName, *idx, *netdev, k.PFOrig, k.ND)
 	}
 	if err := c.run(true, add, del); err != nil {
 		return err
 	}
-	c.emit.Series(c.name+"/ADD/oper-up", operUp)
+	if len(operUp) > 0 {
+		c.emit.Series(c.name+"/ADD/oper-up", operUp)
+	}
 	return nil
 }
 
@@ -600,26 +685,29 @@ func pfsideCmd(args []string) error {
 	// The VF's original PF-side state is learned from the first ADD's own
 	// read, so that the first netlink request of the process is a timed
 	// one, cold as fastpath's is.
-	var orig, want pfState
-	learned := false
+	var k struct {
+		Learned    bool
+		Orig, Want pfState
+	}
+	c.learned = &k
 	learn := func(v netlink.VfInfo) {
-		if learned {
+		if k.Learned {
 			return
 		}
-		learned = true
-		orig = pfStateOf(v)
-		want = orig
+		k.Learned = true
+		k.Orig = pfStateOf(v)
+		k.Want = k.Orig
 		if *macS != "" {
-			want.mac = mac.String()
+			k.Want.MAC = mac.String()
 		}
 		if *vlan >= 0 {
-			want.vlan, want.qos = *vlan, 0
+			k.Want.Vlan, k.Want.QoS = *vlan, 0
 		}
 		if spoof != nil {
-			want.spoofchk = *spoof
+			k.Want.SpoofChk = *spoof
 		}
 		if trust != nil {
-			want.trust = *trust
+			k.Want.Trust = *trust
 		}
 	}
 	step := func(st *steps, to func(v netlink.VfInfo) pfState) error {
@@ -647,14 +735,14 @@ func pfsideCmd(args []string) error {
 		return nil
 	}
 	add := func(_ string, keep bool) error {
-		if err := step(c.addSteps, func(v netlink.VfInfo) pfState { learn(v); return want }); err != nil {
+		if err := step(c.addSteps, func(v netlink.VfInfo) pfState { learn(v); return k.Want }); err != nil {
 			return err
 		}
 		c.addSteps.end(keep)
 		return nil
 	}
 	del := func(_ string, keep bool) error {
-		if err := step(c.delSteps, func(netlink.VfInfo) pfState { return orig }); err != nil {
+		if err := step(c.delSteps, func(netlink.VfInfo) pfState { return k.Orig }); err != nil {
 			return err
 		}
 		c.delSteps.end(keep)
@@ -671,8 +759,8 @@ func pfsideCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		if got := pfStateOf(v); got != orig {
-			return fmt.Errorf("after DEL the PF shows VF %d as %+v, before %+v", *idx, got, orig)
+		if got := pfStateOf(v); got != k.Orig {
+			return fmt.Errorf("after DEL the PF shows VF %d as %+v, before %+v", *idx, got, k.Orig)
 		}
 		return nil
 	}
@@ -692,14 +780,15 @@ func vhostCmd(args []string) error {
 	fs.Parse(args)
 	ctx := context.Background()
 	seq := 0
-	var podDir, port string
+	var k struct{ PodDir, Port string }
+	c.learned = &k
 	add := func(_ string, keep bool) error {
 		st := c.addSteps
 		seq++
-		port = fmt.Sprintf("vhfloor%d", seq)
-		podDir = filepath.Join(*dir, fmt.Sprintf("uid-floor-%d", seq))
+		k.Port = fmt.Sprintf("vhfloor%d", seq)
+		k.PodDir = filepath.Join(*dir, fmt.Sprintf("uid-floor-%d", seq))
 		st.begin()
-		if err := os.Mkdir(podDir, 0o750); err != nil {
+		if err := os.Mkdir(k.PodDir, 0o750); err != nil {
 			return err
 		}
 		st.mark("pod-dir")
@@ -709,10 +798,10 @@ func vhostCmd(args []string) error {
 		}
 		st.mark("dial")
 		spec := dpdk.PortSpec{
-			Bridge: *bridge, Name: port, Type: dpdk.TypeVhostUserClient,
-			Options: map[string]string{dpdk.OptVhostServerPath: filepath.Join(podDir, "net1.sock")},
+			Bridge: *bridge, Name: k.Port, Type: dpdk.TypeVhostUserClient,
+			Options: map[string]string{dpdk.OptVhostServerPath: filepath.Join(k.PodDir, "net1.sock")},
 			ExternalIDs: map[string]string{
-				"fastpath.network": "floor", "fastpath.container-id": port, "fastpath.ifname": "net1",
+				"fastpath.network": "floor", "fastpath.container-id": k.Port, "fastpath.ifname": "net1",
 			},
 		}
 		if *vlan != 0 {
@@ -724,8 +813,8 @@ func vhostCmd(args []string) error {
 		st.mark("add-port")
 		o.Close()
 		st.mark("close")
-		info := fmt.Sprintf(`{"socket":%q,"role":"server","mac":"02:00:00:00:00:01","queues":1}`+"\n", filepath.Join(podDir, "net1.sock"))
-		if err := os.WriteFile(filepath.Join(podDir, "net1.json"), []byte(info), 0o640); err != nil {
+		info := fmt.Sprintf(`{"socket":%q,"role":"server","mac":"02:00:00:00:00:01","queues":1}`+"\n", filepath.Join(k.PodDir, "net1.sock"))
+		if err := os.WriteFile(filepath.Join(k.PodDir, "net1.json"), []byte(info), 0o640); err != nil {
 			return err
 		}
 		st.mark("app-file")
@@ -740,16 +829,16 @@ func vhostCmd(args []string) error {
 			return err
 		}
 		st.mark("dial")
-		if err := o.DeletePort(ctx, *bridge, port); err != nil {
+		if err := o.DeletePort(ctx, *bridge, k.Port); err != nil {
 			return err
 		}
 		st.mark("delete-port")
 		o.Close()
 		st.mark("close")
-		if err := os.Remove(filepath.Join(podDir, "net1.json")); err != nil {
+		if err := os.Remove(filepath.Join(k.PodDir, "net1.json")); err != nil {
 			return err
 		}
-		if err := os.Remove(podDir); err != nil {
+		if err := os.Remove(k.PodDir); err != nil {
 			return err
 		}
 		st.mark("files")
