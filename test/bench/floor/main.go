@@ -36,7 +36,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -160,7 +159,7 @@ func (c *common) run(withPod bool, add, del func(pod string, keep bool) error) e
 		pod := ""
 		if withPod {
 			var err error
-			if pod, err = newPodNS(fmt.Sprintf("floor-%d-%d", os.Getpid(), i+c.warmup)); err != nil {
+			if pod, err = bench.NewPodNS(fmt.Sprintf("floor-%d-%d", os.Getpid(), i+c.warmup)); err != nil {
 				return err
 			}
 		}
@@ -201,7 +200,7 @@ func (c *common) addPhase(withPod bool, add func(pod string, keep bool) error) e
 	pod := ""
 	if withPod {
 		var err error
-		if pod, err = newPodNS(fmt.Sprintf("floor-%d", os.Getpid())); err != nil {
+		if pod, err = bench.NewPodNS(fmt.Sprintf("floor-%d", os.Getpid())); err != nil {
 			return err
 		}
 	}
@@ -249,25 +248,6 @@ func (c *common) delPhase(del func(pod string, keep bool) error) error {
 	c.delSteps.emit(c.emit, c.name+"/DEL")
 	c.emit.Info(c.name, map[string]string{"del-steps": strings.Join(c.delSteps.order, ",")})
 	return nil
-}
-
-// newPodNS makes a named network namespace (/var/run/netns/NAME), as a
-// runtime does before ADD.
-func newPodNS(name string) (string, error) {
-	ch := make(chan error, 1)
-	go func() {
-		// The thread ends in the new namespace and dies with this goroutine.
-		runtime.LockOSThread()
-		h, err := netns.NewNamed(name)
-		if err == nil {
-			h.Close()
-		}
-		ch <- err
-	}()
-	if err := <-ch; err != nil {
-		return "", fmt.Errorf("creating pod namespace: %w", err)
-	}
-	return filepath.Join("/var/run/netns", name), nil
 }
 
 type handles struct {
