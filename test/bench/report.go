@@ -336,6 +336,14 @@ func (rep *Report) Markdown() string {
 	w("route to 10.200.0.0/16. vfio: VF 6 bound to vfio-pci, `vlan` 600, `mac`, `spoofchk` off,\n")
 	w("`trust` on. vhost-user: `backend` ovs, `socketRole` server, `vlan` 100, on a netdev bridge\n")
 	w("of a private ovsdb-server + DPDK ovs-vswitchd (`test/ovsenv`). All log at `info` to a file.\n\n")
+	if c := rep.info(EnvHost, "ovs-vswitchd-cpu"); c != "?" {
+		w("On the host, ovs-vswitchd used %s ms of CPU per cycle and ovsdb-server %s ms (a cycle\n", c, rep.info(EnvHost, "ovsdb-server-cpu"))
+		w("adds and deletes two ports: the floor's and fastpath's). Its main thread, which reconfigures\n")
+		w("for each new port, is pinned to CPU 0 (`dpdk-lcore-mask` 0x1), where the plugins run too; its\n")
+		w("PMD thread polls CPU 1. A vhost-user ADD's IPAM plugin runs while that happens, and is\n")
+		w("slowed by it; the floor's VERSION start of the IPAM plugin and its OVSDB transaction are\n")
+		w("timed apart from it.\n\n")
+	}
 	var refs []string
 	for _, ref := range References {
 		s := fmt.Sprintf("%s ADD %.0f ms, DEL %.0f ms", ref.Plugin, ref.ADD, ref.DEL)

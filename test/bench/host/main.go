@@ -13,6 +13,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -449,7 +450,13 @@ func vhostPath(t *bench.TB, bin string, emit *bench.Emitter, info map[string]str
 		"-ovsdb", "unix:" + o.DBSock, "-bridge", bridge, "-dir", pods, "-vlan", "100"}
 	acc := bench.NewAcc()
 	defer acc.Emit(emit)
+	cpu0 := ovsCPU()
 	cnitest.Must(t, bench.Interleaved(opts, "vhost-ovs", bench.Starts(bin, "/bin/true"), floorCmd, n, a, acc))
+	if cycles := opts.Cycles + opts.Warmup; cycles > 0 {
+		cpu := ovsCPU()
+		info["ovs-vswitchd-cpu"] = fmt.Sprintf("%.1f", float64(cpu["ovs-vswitchd"]-cpu0["ovs-vswitchd"])/float64(cycles))
+		info["ovsdb-server-cpu"] = fmt.Sprintf("%.1f", float64(cpu["ovsdb-server"]-cpu0["ovsdb-server"])/float64(cycles))
+	}
 
 	ports, err := o.Vsctl("--no-wait", "list-ports", bridge)
 	cnitest.Must(t, err)
@@ -462,6 +469,39 @@ func vhostPath(t *bench.TB, bin string, emit *bench.Emitter, info map[string]str
 	if ents, _ := os.ReadDir(pods); len(ents) > 0 {
 		emit.Warn("vhost", "%d entries left in the pods directory", len(ents))
 	}
+}
+
+// ovsCPU is the CPU time, in ms, that the OVS daemons have used, by name
+// (the kernel shortens ovs-vswitchd-dpdk to ovs-vswitchd-dp).
+func ovsCPU() map[string]int64 {
+	out := map[string]int64{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...: utime and stime are the 14th and 15th fields.
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		name := string(b[i+1 : j])
+		switch {
+		case strings.HasPrefix(name, "ovs-vswitchd"):
+			name = "ovs-vswitchd"
+		case name != "ovsdb-server":
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[name] += (u + st) * 10 // USER_HZ is 100
+	}
+	return out
 }
 
 func scale(emit *bench.Emitter) error {
