@@ -310,4 +310,19 @@ func TestStdoutOnlyResult(t *testing.T) {
 		t.Errorf("at info, want one ADD done line naming pf, vf and mode, got:\n%s", logs)
 	}
 	run("DEL")
+
+	// With logFile the same lines go to the file, appended, and none to stderr.
+	logFile := filepath.Join(t.TempDir(), "fastpath.log")
+	m["logFile"] = logFile
+	stdin, _ = json.Marshal(m)
+	_, addLogs := run("ADD")
+	_, delLogs := run("DEL")
+	b, err := os.ReadFile(logFile)
+	must(t, err)
+	lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+	var add, del map[string]any
+	if addLogs != "" || delLogs != "" || len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &add) != nil ||
+		json.Unmarshal([]byte(lines[1]), &del) != nil || add["msg"] != "ADD done" || del["msg"] != "DEL done" {
+		t.Errorf("with logFile, want its ADD done and DEL done lines and an empty stderr, got file:\n%s\nstderr:\n%s%s", b, addLogs, delLogs)
+	}
 }
