@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	fpnode "github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // What the checks below assume of a pod and of Multus.
@@ -45,6 +46,9 @@ const (
 	// devicePluginConfigMap is the ConfigMap the SR-IOV network device
 	// plugin's DaemonSet mounts as /etc/pcidp.
 	devicePluginConfigMap = "sriovdp-config"
+	// nodeConfigMap holds fastpath's node settings, which the DaemonSet
+	// installs as node.DefaultPath.
+	nodeConfigMap = "fastpath-node"
 )
 
 // cniVersions are the versions cmd/fastpath/main.go declares.
@@ -210,18 +214,13 @@ func (n network) ref() string { return namespaceOf(&n.nad.ObjectMeta) + "/" + n.
 
 func (n network) vhost() bool { return n.conf.Mode == config.ModeVhostUser }
 
-// podsDir is the vhost-user podsDir with its default.
-func (n network) podsDir() string {
-	if n.conf.VhostUser != nil && n.conf.VhostUser.PodsDir != "" {
-		return n.conf.VhostUser.PodsDir
-	}
-	return config.DefaultPodsDir
-}
+// podsDir is the node's vhost-user podsDir.
+func (n network) podsDir() string { return n.conf.Node.VhostUser.PodsDir }
 
 // checkNAD decodes a NetworkAttachmentDefinition's config strictly into
-// fastpath's config and runs it through the plugin's own validation, as ADD
-// would see it from Multus for a sample pod.
-func checkNAD(n *nad) (*network, error) {
+// fastpath's config and runs it through the plugin's own validation with the
+// node's settings, as ADD would see it from Multus for a sample pod.
+func checkNAD(n *nad, ns *fpnode.Settings) (*network, error) {
 	if n.Name == "" {
 		return nil, errors.New("no metadata.name")
 	}
@@ -244,6 +243,9 @@ func checkNAD(n *nad) (*network, error) {
 		return nil, fmt.Errorf("spec.config: %w", err)
 	}
 	conf, err := config.Parse(raw)
+	if err == nil {
+		err = conf.BindNode(ns)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spec.config: %w", err)
 	}
@@ -254,8 +256,6 @@ func checkNAD(n *nad) (*network, error) {
 		return nil, fmt.Errorf("spec.config: name %q differs from metadata.name %q", conf.Name, n.Name)
 	case !slices.Contains(cniVersions, conf.CNIVersion):
 		return nil, fmt.Errorf("spec.config: cniVersion %q is not one of fastpath's %v", conf.CNIVersion, cniVersions)
-	case conf.LogFile != "" && !filepath.IsAbs(conf.LogFile):
-		return nil, fmt.Errorf("spec.config: logFile %q is not an absolute path", conf.LogFile)
 	}
 	for c := range conf.Capabilities {
 		if !slices.Contains([]string{"deviceID", "mac", "CNIDeviceInfoFile", "ips"}, c) {
@@ -288,6 +288,9 @@ func checkNAD(n *nad) (*network, error) {
 		return nil, err
 	}
 	dconf, err := config.Parse(withDevice)
+	if err == nil {
+		err = dconf.BindNode(ns)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spec.config with deviceID: %w", err)
 	}
@@ -660,6 +663,7 @@ func checkMeta(o object) error {
 // fixture is every manifest, decoded and checked one by one.
 type fixture struct {
 	all      []object
+	node     *fpnode.Settings    // from the node ConfigMap
 	networks map[string]*network // by namespace/name
 	pools    []string            // device plugin pools, prefix/name
 }
@@ -681,6 +685,7 @@ func build(files map[string][]byte) (*fixture, problems) {
 		}
 		f.all = append(f.all, objs...)
 	}
+	f.node, p = findNode(f.all, p)
 	seen := map[string]object{}
 	for _, o := range f.all {
 		m := meta(o)
@@ -696,7 +701,7 @@ func build(files map[string][]byte) (*fixture, problems) {
 		switch v := o.obj.(type) {
 		case *nad:
 			var n *network
-			if n, err = checkNAD(v); err == nil {
+			if n, err = checkNAD(v, f.node); err == nil {
 				f.networks[n.ref()] = n
 			}
 		case *corev1.ConfigMap:
@@ -715,6 +720,27 @@ func build(files map[string][]byte) (*fixture, problems) {
 		}
 	}
 	return f, p
+}
+
+// findNode decodes the node settings of the node ConfigMap (the defaults,
+// with a problem, when it is missing or bad, so that the networks are still
+// checked).
+func findNode(all []object, p problems) (*fpnode.Settings, problems) {
+	for _, cm := range objectsOf[*corev1.ConfigMap](all) {
+		if cm.Name != nodeConfigMap {
+			continue
+		}
+		ns, err := fpnode.Parse([]byte(cm.Data["node.json"]), fpnode.DefaultPath)
+		if err == nil {
+			return ns, p
+		}
+		p.add("ConfigMap %s: %w", nodeConfigMap, err)
+	}
+	if len(p) == 0 {
+		p.add("no ConfigMap %s with node.json", nodeConfigMap)
+	}
+	ns, _ := fpnode.Parse(nil, "")
+	return ns, p
 }
 
 // checkAll is every check of this file over a set of manifests.
@@ -945,9 +971,10 @@ func checkHugepages(pod *corev1.Pod) problems {
 // installer is the fastpath DaemonSet's install container and the host
 // paths its env names.
 type installer struct {
-	container *corev1.Container
-	env       map[string]string
-	hostOf    map[string]string // mount path -> host path
+	container   *corev1.Container
+	env         map[string]string
+	hostOf      map[string]string // mount path -> host path
+	configMapOf map[string]string // mount path -> ConfigMap name
 }
 
 func (f *fixture) findInstaller() (*installer, problems) {
@@ -973,14 +1000,20 @@ func (f *fixture) findInstaller() (*installer, problems) {
 		p.add("DaemonSet fastpath: no init container install")
 		return nil, p
 	}
-	in := &installer{container: &spec.InitContainers[i], env: map[string]string{}, hostOf: map[string]string{}}
-	hostPaths := map[string]string{}
+	in := &installer{container: &spec.InitContainers[i], env: map[string]string{}, hostOf: map[string]string{}, configMapOf: map[string]string{}}
+	hostPaths, configMaps := map[string]string{}, map[string]string{}
 	for _, v := range spec.Volumes {
 		if v.HostPath != nil {
 			hostPaths[v.Name] = filepath.Clean(v.HostPath.Path)
 		}
+		if v.ConfigMap != nil {
+			configMaps[v.Name] = v.ConfigMap.Name
+		}
 	}
 	for _, m := range in.container.VolumeMounts {
+		if cm, ok := configMaps[m.Name]; ok {
+			in.configMapOf[filepath.Clean(m.MountPath)] = cm
+		}
 		if hp, ok := hostPaths[m.Name]; ok {
 			if m.SubPath != "" || m.SubPathExpr != "" || m.ReadOnly {
 				p.add("install container: mount %s must be the whole host directory, writable", m.Name)
@@ -1001,10 +1034,11 @@ func (f *fixture) findInstaller() (*installer, problems) {
 	return in, p
 }
 
-// checkDaemonSet: the installer writes into the host's /opt/cni/bin and
-// creates the state directory fastpath uses and the podsDir of the
-// vhost-user networks, each through a hostPath mount named by its env, and
-// copies from where the image has the binaries.
+// checkDaemonSet: the installer writes into the host's /opt/cni/bin, puts
+// the node ConfigMap's node.json where the plugin reads it, and creates the
+// state directory and the podsDir that the node settings name, each through
+// a hostPath mount named by its env, and copies from where the image has
+// the binaries.
 func (f *fixture) checkDaemonSet() problems {
 	in, p := f.findInstaller()
 	if in == nil {
@@ -1012,22 +1046,15 @@ func (f *fixture) checkDaemonSet() problems {
 	}
 	want := map[string]string{
 		"CNI_BIN_DIR":        cniBinDir,
-		"FASTPATH_STATE_DIR": config.DefaultStateDir,
+		"FASTPATH_STATE_DIR": f.node.StateDir,
+		"FASTPATH_PODS_DIR":  f.node.VhostUser.PodsDir,
+		"FASTPATH_NODE_DIR":  filepath.Dir(fpnode.DefaultPath),
 	}
-	for _, ref := range keysOf(f.networks) {
-		n := f.networks[ref]
-		if n.conf.StateDir != config.DefaultStateDir {
-			p.add("network %s: stateDir %s: every fastpath network of a node must share one state directory, the DaemonSet's %s", ref, n.conf.StateDir, config.DefaultStateDir)
-		}
-		if n.vhost() {
-			if prev, ok := want["FASTPATH_PODS_DIR"]; ok && prev != n.podsDir() {
-				p.add("network %s: podsDir %s, another network's is %s: the DaemonSet creates one", ref, n.podsDir(), prev)
-			}
-			want["FASTPATH_PODS_DIR"] = n.podsDir()
-		}
+	if src, ok := in.configMapOf[filepath.Dir(in.env["FASTPATH_NODE_SRC"])]; !ok || src != nodeConfigMap || filepath.Base(in.env["FASTPATH_NODE_SRC"]) != "node.json" {
+		p.add("install container: FASTPATH_NODE_SRC=%q is not node.json of a mount of ConfigMap %s", in.env["FASTPATH_NODE_SRC"], nodeConfigMap)
 	}
-	if _, ok := want["FASTPATH_PODS_DIR"]; !ok {
-		p.add("no vhost-user network names a podsDir")
+	if !strings.Contains(in.container.Command[2], `"$FASTPATH_NODE_DIR/node.json"`) {
+		p.add("install script never writes $FASTPATH_NODE_DIR/node.json")
 	}
 	for _, env := range keysOf(want) {
 		mount, ok := in.env[env]
@@ -1066,6 +1093,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		vhostPod = "examples/pod-dpdk-vhostuser.yaml"
 		vfioPod  = "examples/pod-dpdk-vfio.yaml"
 		kernNAD  = "networks/sriov-netdevice.yaml"
+		node     = "fastpath/node-config.yaml"
 		ds       = "fastpath/daemonset.yaml"
 		dp       = "sriovdp/configmap.yaml"
 	)
@@ -1097,7 +1125,13 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{kernNAD, `"subnet": "10.100.0.0/24"`, `"subnet": "10.100.0.0/33"`, "invalid CIDR"},
 		{"networks/vhostuser.yaml", `"queues": 2`, `"queues": 0`, `invalid vhostuser.queues "0"`},
 		{"networks/vhostuser.yaml", `"bridge": "br-dpdk"`, `"bridge": "br dpdk"`, "invalid vhostuser.bridge"},
-		{"networks/vhostuser.yaml", `"podsDir": "/var/run/fastpath/pods"`, `"podsDir": "/var/run/fastpath/pods/` + strings.Repeat("x", 40) + `"`, "more than the 107"},
+		{"networks/vhostuser.yaml", `"bridge": "br-dpdk",`, `"bridge": "br-dpdk", "podsDir": "/var/run/fastpath/other",`, `invalid vhostuser.podsDir "/var/run/fastpath/other"`},
+		{"networks/vhostuser.yaml", `"bridge": "br-dpdk",`, `"bridge": "br-dpdk", "ovsdb": "tcp:192.0.2.1:6640",`, `invalid vhostuser.ovsdb "tcp:192.0.2.1:6640"`},
+		{kernNAD, `"type": "fastpath",`, `"type": "fastpath", "sysfsRoot": "/tmp/sys",`, `invalid sysfsRoot "/tmp/sys"`},
+		{kernNAD, `"type": "fastpath",`, `"type": "fastpath", "logFile": "/etc/cron.d/fastpath",`, `invalid logFile "/etc/cron.d/fastpath"`},
+		{node, `"podsDir": "/var/run/fastpath/pods"`, `"podsDir": "/var/run/fastpath/pods/` + strings.Repeat("x", 40) + `"`, "more than the 107"},
+		{node, `"bridges": []`, `"bridges": ["br-int"]`, `invalid vhostuser.bridge "br-dpdk"`},
+		{node, `"stateDir"`, `"statedir2"`, `unknown field "statedir2"`},
 		// What ties the manifests together.
 		{kernNAD, "    k8s.v1.cni.cncf.io/resourceName: intel.com/sriov_netdevice\n", "", "needs the k8s.v1.cni.cncf.io/resourceName annotation"},
 		{kernNAD, "resourceName: intel.com/sriov_netdevice", "resourceName: intel.com/sriov_netdev", "none of the device plugin's pools"},
@@ -1122,7 +1156,10 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{ds, "for bin in fastpath fastpathctl; do", "for bin in fastpath; do", "install script never names fastpathctl"},
 		{ds, `.fastpath-install.$bin"`, `.fastpath-install.$bin.$$"`, "hold $$"},
 		{ds, "      app.kubernetes.io/name: fastpath\n  updateStrategy:", "      app.kubernetes.io/name: fastpathd\n  updateStrategy:", "does not select its template's labels"},
-		{"networks/vhostuser.yaml", `"mode": "vhostuser",`, `"mode": "vhostuser", "stateDir": "/run/fastpath",`, "must share one state directory"},
+		{"networks/vhostuser.yaml", `"mode": "vhostuser",`, `"mode": "vhostuser", "stateDir": "/run/fastpath",`, `invalid stateDir "/run/fastpath"`},
+		{node, `"stateDir": "/var/lib/cni/fastpath"`, `"stateDir": "/var/lib/fastpath"`, "want /var/lib/fastpath"},
+		{ds, "path: /etc/fastpath\n", "path: /etc/fp\n", "want /etc/fastpath"},
+		{ds, "name: fastpath-node", "name: fastpath-nodes", "not node.json of a mount of ConfigMap fastpath-node"},
 	}
 	for _, c := range cases {
 		t.Run(c.file+":"+c.to, func(t *testing.T) {
@@ -1168,6 +1205,13 @@ func TestInstallScript(t *testing.T) {
 			}
 			src, dst := env["FASTPATH_BIN_SRC"], env["CNI_BIN_DIR"]
 			if err := os.MkdirAll(src, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			nodeJSON := []byte(`{"stateDir":"/var/lib/cni/fastpath"}`)
+			if err := os.MkdirAll(filepath.Dir(env["FASTPATH_NODE_SRC"]), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(env["FASTPATH_NODE_SRC"], nodeJSON, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			for _, b := range binaries {
@@ -1225,6 +1269,13 @@ func TestInstallScript(t *testing.T) {
 			}
 			if st, err := os.Stat(env["FASTPATH_PODS_DIR"]); err != nil || !st.IsDir() {
 				t.Errorf("pods directory: %v", err)
+			}
+			installed := filepath.Join(env["FASTPATH_NODE_DIR"], "node.json")
+			if b, err := os.ReadFile(installed); err != nil || !bytes.Equal(b, nodeJSON) {
+				t.Errorf("node file %s: %q, %v; want the ConfigMap's %s", installed, b, err, nodeJSON)
+			}
+			if ents, _ := os.ReadDir(env["FASTPATH_NODE_DIR"]); len(ents) != 1 {
+				t.Errorf("left in the node directory: %v", ents)
 			}
 
 			if err := os.Remove(filepath.Join(src, "fastpathctl")); err != nil {
@@ -1336,6 +1387,7 @@ func runScript(sh []string, script string, env map[string]string) ([]byte, error
 // TestDocsExamples runs every fastpath config in docs/*.md through the same
 // strict decoding and validation as the NetworkAttachmentDefinitions.
 func TestDocsExamples(t *testing.T) {
+	_, f := loadRepo(t)
 	docs, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
@@ -1360,7 +1412,7 @@ func TestDocsExamples(t *testing.T) {
 				Name:        head.Name,
 				Annotations: map[string]string{resourceKey: "example.com/pool"},
 			}, Spec: nadSpec{Config: string(m[1])}}
-			if _, err := checkNAD(n); err != nil {
+			if _, err := checkNAD(n, f.node); err != nil {
 				t.Errorf("%s: %v\n%s", doc, err, m[1])
 			}
 			checked++

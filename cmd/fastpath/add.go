@@ -106,7 +106,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 	}
 	if mode == state.ModeKernel {
-		if rec.NetdevOrig, err = sriov.ReadNetdev(ns.HostH, vf.Netdev); err != nil {
+		if rec.NetdevOrig, err = sriov.ReadOwnNetdev(ns.HostH, vf); err != nil {
 			return nil, err
 		}
 	}

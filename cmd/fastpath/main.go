@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/node"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
 )
@@ -69,9 +71,20 @@ type call struct {
 }
 
 func begin(args *skel.CmdArgs) (*call, error) {
+	n, err := node.Load()
+	if err != nil {
+		return nil, types.NewError(ErrHostOp, err.Error(), "")
+	}
 	conf, err := config.Parse(args.StdinData)
 	if err != nil {
 		return nil, err
+	}
+	// A DEL goes on past a node setting the config may not make, with the
+	// node's values: the config can never have been ADDed on this node as
+	// it is, and refusing would keep its pod from ever being deleted.
+	nodeErr := conf.BindNode(n)
+	if nodeErr != nil && os.Getenv("CNI_COMMAND") != "DEL" {
+		return nil, nodeErr
 	}
 	cargs, err := config.ParseArgs(args.Args)
 	if err != nil {
@@ -82,27 +95,52 @@ func begin(args *skel.CmdArgs) (*call, error) {
 			fmt.Sprintf("invalid CNI_CONTAINERID %.20q...: longer than 128 characters", args.ContainerID), "")
 	}
 	log := newLogger(conf).With("container", args.ContainerID, "ifname", args.IfName, "deviceID", conf.Device())
+	if nodeErr != nil {
+		log.Warn("ignoring a node setting of the network config", "error", nodeErr)
+	}
 	return &call{
 		ctx: context.Background(), args: args, conf: conf, cargs: cargs, log: log,
 		sysfs: sriov.Sysfs{Root: conf.SysfsRoot}, store: state.Store{Dir: conf.StateDir},
 	}, nil
 }
 
-// newLogger logs to logFile, else stderr; never to stdout, which carries the
-// result. A logFile that cannot be opened falls back to stderr rather than
-// failing the pod.
+// newLogger logs to logFile in the node's log directory, else stderr; never
+// to stdout, which carries the result. A logFile that cannot be opened falls
+// back to stderr rather than failing the pod.
 func newLogger(conf *config.NetConf) *slog.Logger {
 	level, _ := config.ParseLogLevel(conf.LogLevel) // Parse validated it
 	var w io.Writer = os.Stderr
-	if conf.LogFile != "" {
-		// Opened by a plain system call: os.OpenFile tries the runtime's
-		// poller, four fcntl calls and an epoll_ctl more; os.NewFile on
-		// the descriptor costs one fcntl.
-		if fd, err := unix.Open(conf.LogFile, unix.O_CREAT|unix.O_APPEND|unix.O_WRONLY|unix.O_CLOEXEC, 0o600); err == nil {
-			w = os.NewFile(uintptr(fd), conf.LogFile) // closed by process exit
+	if conf.LogPath != "" {
+		if f, err := openLog(conf.LogPath); err == nil {
+			w = f // closed by process exit
+		} else {
+			fmt.Fprintf(os.Stderr, "fastpath: logging to stderr: %v\n", err)
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime})).With("cmd", os.Getenv("CNI_COMMAND"))
+}
+
+// openLog opens a regular file for appending, never through a link (the
+// name is a network config's), making its directory if missing. Plain
+// system calls: os.OpenFile tries the runtime's poller, four fcntl calls and
+// an epoll_ctl more; os.NewFile on the descriptor costs one fcntl.
+func openLog(path string) (*os.File, error) {
+	flags := unix.O_CREAT | unix.O_APPEND | unix.O_WRONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	fd, err := unix.Open(path, flags, 0o600)
+	if errors.Is(err, unix.ENOENT) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+			fd, err = unix.Open(path, flags, 0o600)
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("log file %s is not a regular file", path)
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // utcTime writes log times in UTC: a local time made the first line of
@@ -138,7 +176,7 @@ func cniError(err error) error {
 		code = ErrInUse
 	case errors.Is(err, sriov.ErrNoDevice), errors.Is(err, sriov.ErrNotVF),
 		errors.Is(err, sriov.ErrSRIOVDisabled), errors.Is(err, sriov.ErrNoPFNetdev),
-		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, errNoMode):
+		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, sriov.ErrUnsafeNetdev), errors.Is(err, errNoMode):
 		code = ErrDevice
 	}
 	return types.NewError(code, err.Error(), "")

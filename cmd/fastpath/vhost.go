@@ -52,9 +52,15 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if err != nil {
 		return nil, err
 	}
-	if v.Backend == config.BackendProvisioned && v.Provisioned == "" {
-		// Multus copied the device plugin's device-info file here.
-		v.Provisioned = infoFile
+	var provisioned string // the provisioned socket
+	if v.Backend == config.BackendProvisioned {
+		if v.Provisioned == "" {
+			// Multus copied the device plugin's device-info file here.
+			v.Provisioned = infoFile
+		}
+		if provisioned, err = c.provisionedSocket(v); err != nil {
+			return nil, err
+		}
 	}
 	if !netnsAlive(c.args.Netns) {
 		return nil, invalidNetNS(c.args.Netns)
@@ -114,7 +120,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if v.Backend == config.BackendOVS {
 		err = c.addOVSPort(v, rec, podUID, dir)
 	} else {
-		err = c.linkProvisioned(v, rec, dir)
+		err = dir.LinkSocket(provisioned, v.Socket)
 	}
 	if err != nil {
 		return nil, err
@@ -199,25 +205,31 @@ func (c *call) addOVSPort(v *config.Vhost, rec *state.Record, podUID string, dir
 	return nil
 }
 
-// linkProvisioned hands over a socket that exists already: deviceID names
-// it, or names the device plugin's device-info file that names it (and the
-// role). fastpath links it and never owns it.
-func (c *call) linkProvisioned(v *config.Vhost, rec *state.Record, dir handover.Dir) error {
+// provisionedSocket is the socket that the provisioned backend hands over,
+// which exists already: deviceID names it, or names the device plugin's
+// device-info file that names it (and sets v.Role). fastpath links it and
+// never owns it. Only a socket in the node's provisioned directories, links
+// followed, is handed over: a network config must not give a pod some
+// root daemon's socket.
+func (c *call) provisionedSocket(v *config.Vhost) (string, error) {
 	src := v.Provisioned
 	if strings.HasSuffix(src, ".json") {
+		if err := c.conf.Node.CheckDeviceInfo(src); err != nil {
+			return "", types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+		}
 		info, err := devinfo.Read(src)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if info.Type != "vhost-user" || info.VhostUser == nil {
-			return types.NewError(ErrDevice, fmt.Sprintf("device info %s describes a %q device, not a vhost-user socket", src, info.Type), "")
+			return "", types.NewError(ErrDevice, fmt.Sprintf("device info %s describes a %q device, not a vhost-user socket", src, info.Type), "")
 		}
-		src, rec.Vhost.Role = info.VhostUser.Path, info.VhostUser.Mode
-		if err := c.store.Save(rec); err != nil {
-			return err
-		}
+		src, v.Role = info.VhostUser.Path, info.VhostUser.Mode
 	}
-	return dir.LinkSocket(src, v.Socket)
+	if err := c.conf.Node.VhostUser.CheckProvisioned(src); err != nil {
+		return "", types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	}
+	return src, nil
 }
 
 // releaseVhost undoes a vhost-user attachment's host side: the OVS port, the
@@ -312,11 +324,7 @@ func (c *call) statusVhost() error {
 	if vc == nil || vc.Backend == config.BackendProvisioned {
 		return nil
 	}
-	endpoint := vc.OVSDB
-	if endpoint == "" {
-		endpoint = config.DefaultOVSDB
-	}
-	o, err := dpdk.Dial(c.ctx, endpoint)
+	o, err := dpdk.Dial(c.ctx, c.conf.Node.VhostUser.OVSDB)
 	if err != nil {
 		return err
 	}
@@ -340,11 +348,7 @@ func (c *call) gcOrphanPorts(valid func(containerID, ifname string) bool) error 
 	if c.conf.Mode != config.ModeVhostUser || vc == nil || vc.Backend == config.BackendProvisioned {
 		return nil
 	}
-	endpoint := vc.OVSDB
-	if endpoint == "" {
-		endpoint = config.DefaultOVSDB
-	}
-	o, err := dpdk.Dial(c.ctx, endpoint)
+	o, err := dpdk.Dial(c.ctx, c.conf.Node.VhostUser.OVSDB)
 	if err != nil {
 		return err
 	}

@@ -245,10 +245,10 @@ func (c *gc) pluginDel(ctx context.Context, inv *inventory, rec *state.Record) e
 		}
 		return fmt.Errorf("%s DEL: %w: %s", plugin, err, strings.TrimSpace(stdout.String()+" "+stderr.String()))
 	}
-	// The plugin keeps its records where the config's stateDir says: if
-	// that is not this directory, DEL worked elsewhere.
+	// The plugin keeps its records in the node's stateDir: if --state-dir
+	// names another directory, DEL worked there.
 	if left, err := inv.store.Load(rec.Key()); err == nil && left != nil {
-		return fmt.Errorf("%s DEL succeeded but the record %s remains (does the config's stateDir name %s?)",
+		return fmt.Errorf("%s DEL succeeded but the record %s remains (is %s the node file's stateDir?)",
 			plugin, inv.store.RecordPath(rec.Key()), c.g.stateDir)
 	}
 	return nil

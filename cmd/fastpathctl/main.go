@@ -7,8 +7,8 @@
 //	fastpathctl gc [--dry-run]             find and release orphans
 //	fastpathctl doctor                     check the node, with a fix for each failure
 //
-// It reads what the plugin reads: sysfs, the PF's VF table (netlink), the
-// plugin's state directory and OVSDB. It changes the host only in gc, and
+// It reads what the plugin reads: the node file (package node), sysfs, the
+// PF's VF table (netlink), the plugin's state directory and OVSDB. It changes the host only in gc, and
 // there it undoes attachments by running the plugin's own DEL.
 //
 // Exit codes: 0 fine, 1 problems found (a doctor failure, a gc error, an
@@ -24,8 +24,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fastpath-cni/fastpath/pkg/config"
-	"github.com/fastpath-cni/fastpath/pkg/dpdk"
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // Version is set at build time.
@@ -104,6 +103,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newRoot(g *globals) *cobra.Command {
+	// The node's settings are the flags' defaults: fastpathctl reads what
+	// the plugin reads (package node).
+	n, nodeErr := node.Load()
+	if nodeErr != nil {
+		n, _ = node.Parse(nil, "")
+	}
 	root := &cobra.Command{
 		Use:   "fastpathctl",
 		Short: "Inspect and repair fastpath's SR-IOV and vhost-user attachments on this node",
@@ -115,6 +120,9 @@ Exit codes: 0 fine, 1 problems found (doctor failures, gc errors), 2 usage.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if nodeErr != nil {
+				return found(nodeErr)
+			}
 			g.ovsdbSet = cmd.Flags().Changed("ovsdb")
 			if g.output != "table" && g.output != "json" {
 				return fmt.Errorf("--output %q: want table or json", g.output)
@@ -123,11 +131,11 @@ Exit codes: 0 fine, 1 problems found (doctor failures, gc errors), 2 usage.`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.stateDir, "state-dir", config.DefaultStateDir, "fastpath's state directory (records, claims, locks)")
-	f.StringVar(&g.sysfsRoot, "sysfs-root", config.DefaultSysfsRoot, "where sysfs is mounted")
+	f.StringVar(&g.stateDir, "state-dir", n.StateDir, "fastpath's state directory (records, claims, locks); the node file's stateDir")
+	f.StringVar(&g.sysfsRoot, "sysfs-root", n.SysfsRoot, "where sysfs is mounted; the node file's sysfsRoot")
 	f.StringVar(&g.cniBinDir, "cni-bin-dir", "/opt/cni/bin", "the CNI plugin directory (fastpath and its IPAM plugins)")
-	f.StringVar(&g.ovsdb, "ovsdb", dpdk.DefaultEndpoint, "the OVSDB endpoint of Open vSwitch (vhost-user)")
-	f.StringVar(&g.podsDir, "pods-dir", config.DefaultPodsDir, "base of the vhost-user pods' directories")
+	f.StringVar(&g.ovsdb, "ovsdb", n.VhostUser.OVSDB, "the OVSDB endpoint of Open vSwitch (vhost-user); the node file's vhostuser.ovsdb")
+	f.StringVar(&g.podsDir, "pods-dir", n.VhostUser.PodsDir, "base of the vhost-user pods' directories; the node file's vhostuser.podsDir")
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 
 	root.AddCommand(newList(g), newShow(g), newGC(g), newDoctor(g))

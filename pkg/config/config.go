@@ -6,19 +6,15 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
-)
 
-// Defaults for the host paths fastpath uses.
-const (
-	DefaultStateDir  = "/var/lib/cni/fastpath"
-	DefaultSysfsRoot = "/sys"
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // VLAN protocols as the config names them.
@@ -51,10 +47,15 @@ type NetConf struct {
 	Mode      string         `json:"mode,omitempty"`
 	VhostUser *VhostUserConf `json:"vhostuser,omitempty"`
 
-	// StateDir holds fastpath's attachment records and device locks.
-	StateDir string `json:"stateDir,omitempty"`
-	// SysfsRoot is where sysfs is read from; tests point it at a fake tree.
+	// StateDir and SysfsRoot are node settings (package node), accepted
+	// here with the node's own value only, as configs written for earlier
+	// releases name them; BindNode sets them to the node's.
+	StateDir  string `json:"stateDir,omitempty"`
 	SysfsRoot string `json:"sysfsRoot,omitempty"`
+	// Node holds the node's settings, LogPath the log file in its log
+	// directory ("" for stderr): both from BindNode.
+	Node    *node.Settings `json:"-"`
+	LogPath string         `json:"-"`
 
 	RuntimeConfig struct {
 		DeviceID string `json:"deviceID,omitempty"`
@@ -98,20 +99,14 @@ const (
 
 // Parse decodes stdin. It fails with code 6 on malformed JSON and code 7 on
 // bad values; it does not resolve the device (ADD and CHECK need it, DEL, GC
-// and STATUS may run without one).
+// and STATUS may run without one). BindNode comes next.
 func Parse(stdin []byte) (*NetConf, error) {
 	conf := &NetConf{}
-	if err := decodeNetConf(stdin, conf); err != nil {
+	if err := json.Unmarshal(stdin, conf); err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("decoding network config: %v", err), "")
 	}
 	if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("decoding prevResult: %v", err), "")
-	}
-	if conf.StateDir == "" {
-		conf.StateDir = DefaultStateDir
-	}
-	if conf.SysfsRoot == "" {
-		conf.SysfsRoot = DefaultSysfsRoot
 	}
 	if _, err := ParseLogLevel(conf.LogLevel); err != nil {
 		return nil, err
@@ -132,8 +127,8 @@ func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 		return nil, invalid("deviceID", s.DeviceID, "want a PCI address like 0000:01:10.0")
 	}
 	if f := c.RuntimeConfig.DeviceInfoFile; f != "" {
-		if !filepath.IsAbs(f) || filepath.Clean(f) != f {
-			return nil, invalid("runtimeConfig.CNIDeviceInfoFile", f, "want a clean absolute path")
+		if !node.IsCleanAbs(f) || !node.Within(f, c.Node.DeviceInfoDir) || f == c.Node.DeviceInfoDir {
+			return nil, invalid("runtimeConfig.CNIDeviceInfoFile", f, fmt.Sprintf("want a clean absolute path in the node's device-info directory %s (%s)", c.Node.DeviceInfoDir, c.Node.Describe()))
 		}
 		s.DeviceInfoFile = f
 	}

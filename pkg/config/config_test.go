@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // wantCNIError fails unless err is a *types.Error with code and a message
@@ -66,33 +67,6 @@ func TestParseMalformed(t *testing.T) {
 			}
 			wantCNIError(t, err, types.ErrDecodingFailure)
 		})
-	}
-}
-
-func TestParseDefaults(t *testing.T) {
-	for _, tc := range []struct {
-		name                string
-		extra               string
-		wantState, wantSysf string
-	}{
-		{"both defaulted", "", config.DefaultStateDir, config.DefaultSysfsRoot},
-		{"empty strings defaulted", `"stateDir":"","sysfsRoot":""`, config.DefaultStateDir, config.DefaultSysfsRoot},
-		{"stateDir given", `"stateDir":"/run/fp"`, "/run/fp", config.DefaultSysfsRoot},
-		{"sysfsRoot given", `"sysfsRoot":"/tmp/sys"`, config.DefaultStateDir, "/tmp/sys"},
-		{"both given", `"stateDir":"/a","sysfsRoot":"/b"`, "/a", "/b"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := config.Parse(conf(tc.extra))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.StateDir != tc.wantState || c.SysfsRoot != tc.wantSysf {
-				t.Errorf("stateDir, sysfsRoot = %q, %q; want %q, %q", c.StateDir, c.SysfsRoot, tc.wantState, tc.wantSysf)
-			}
-		})
-	}
-	if config.DefaultStateDir != "/var/lib/cni/fastpath" || config.DefaultSysfsRoot != "/sys" {
-		t.Errorf("defaults changed: %q, %q", config.DefaultStateDir, config.DefaultSysfsRoot)
 	}
 }
 
@@ -258,7 +232,7 @@ func TestResolveInvalid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			s, err := c.Resolve(tc.args)
+			s, err := bound(t, c).Resolve(tc.args)
 			if s != nil {
 				t.Errorf("got settings %+v with the error", s)
 			}
@@ -343,7 +317,7 @@ func TestResolveValid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			s, err := c.Resolve(tc.args)
+			s, err := bound(t, c).Resolve(tc.args)
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
 			}
@@ -367,7 +341,7 @@ func TestResolveLeavesConfigAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := *c
-	if _, err := c.Resolve(&config.Args{MAC: "02:00:00:00:00:02"}); err != nil {
+	if _, err := bound(t, c).Resolve(&config.Args{MAC: "02:00:00:00:00:02"}); err != nil {
 		t.Fatal(err)
 	}
 	if c.MAC != before.MAC || c.Vlan != before.Vlan || *c.Vlan != 10 || c.RuntimeConfig != before.RuntimeConfig {
@@ -397,7 +371,7 @@ func TestDevice(t *testing.T) {
 				t.Errorf("Device() = %q, want %q", got, tc.want)
 			}
 			// Resolve uses the same choice.
-			s, err := c.Resolve(nil)
+			s, err := bound(t, c).Resolve(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -414,4 +388,18 @@ func TestDevice(t *testing.T) {
 	if got := c.Device(); got != "0000:01:10.0" {
 		t.Errorf("Device() from JSON = %q", got)
 	}
+}
+
+// bound binds c to the default node settings, as every command does before
+// it resolves anything.
+func bound(t *testing.T, c *config.NetConf) *config.NetConf {
+	t.Helper()
+	n, err := node.Parse(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.BindNode(n); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // Seeds: configs as sriov-cni's and fastpath's documentation write them, as
@@ -45,6 +47,13 @@ var fzConfigs = []string{
 	`{"cniVersion":"1.0.0","name":"bad","type":"fastpath","min_tx_rate":300,"max_tx_rate":200,"link_state":"up"}`,
 	`{"cniVersion":"1.1.0","name":"bad","type":"fastpath","mode":"vhostuser","vhostuser":{"bridge":"../br","podsDir":"/pods/../x","dirMode":"1777","queues":0}}`,
 	`{"cniVersion":"1.0.0","name":"bad","type":"fastpath","logLevel":"trace"}`,
+	// Node settings named by a network config (package node).
+	`{"cniVersion":"1.0.0","name":"evil","type":"fastpath","deviceID":"0000:01:00.0","sysfsRoot":"/var/lib/kubelet/pods/x/volumes/kubernetes.io~empty-dir/sys"}`,
+	`{"cniVersion":"1.0.0","name":"evil","type":"fastpath","logFile":"/etc/cron.d/x","stateDir":"/tmp/s"}`,
+	`{"cniVersion":"1.0.0","name":"evil","type":"fastpath","logFile":"../x"}`,
+	`{"cniVersion":"1.1.0","name":"evil","type":"fastpath","mode":"vhostuser","deviceID":"/run/containerd/containerd.sock","vhostuser":{"backend":"provisioned"}}`,
+	`{"cniVersion":"1.1.0","name":"evil","type":"fastpath","mode":"vhostuser","vhostuser":{"bridge":"br-int","ovsdb":"tcp:10.0.0.1:6640","ovsSocketDir":"/etc","podsDir":"/etc","group":0}}`,
+	`{"cniVersion":"1.1.0","name":"evil","type":"fastpath","deviceID":"0000:01:10.0","runtimeConfig":{"CNIDeviceInfoFile":"/etc/sudoers.d/x"}}`,
 	`{"cniVersion":"1.0.0","name":"n","type":"fastpath","prevResult":{"cniVersion":"9.9.9"}}`,
 	`{"cniVersion":"1.0.0",`,
 	``,
@@ -81,8 +90,12 @@ func FuzzParseResolve(f *testing.F) {
 			}
 			return
 		}
-		if conf.StateDir == "" || conf.SysfsRoot == "" {
-			t.Errorf("Parse left stateDir %q, sysfsRoot %q empty", conf.StateDir, conf.SysfsRoot)
+		n := fzNodes[len(stdin)%len(fzNodes)]
+		err = conf.BindNode(n)
+		fzCheckBound(t, conf, n)
+		if err != nil {
+			fzWantCode(t, "BindNode", err, types.ErrInvalidNetworkConfig)
+			return
 		}
 		args, err := config.ParseArgs(cniArgs)
 		if err != nil {
@@ -95,6 +108,9 @@ func FuzzParseResolve(f *testing.F) {
 			fzWantCode(t, "Resolve", err, types.ErrInvalidNetworkConfig)
 		} else {
 			fzCheckSettings(t, conf, args, s)
+			if f := s.DeviceInfoFile; f != "" && !fzInside(n.DeviceInfoDir, f) {
+				t.Errorf("device-info file %q is outside the node's %q", f, n.DeviceInfoDir)
+			}
 		}
 		v, err := conf.ResolveVhost(podUID, ifname)
 		if err != nil {
@@ -227,12 +243,28 @@ func fzCheckVhost(t *testing.T, c *config.NetConf, podUID, ifname string, v *con
 		t.Errorf("modes %v, %v carry more than permission bits", v.DirMode, v.FileMode)
 	}
 
-	// The pod's directory: one level below the pods base, named by a
-	// safe pod UID.
-	base := vc.PodsDir
-	if base == "" {
-		base = config.DefaultPodsDir
+	// The node's, never the config's: OVSDB, OVS's socket directory,
+	// the bridges, groups and provisioned sockets it allows.
+	nv := &c.Node.VhostUser
+	if v.OVSDB != nv.OVSDB || v.OVSSocketDir != nv.OVSSocketDir {
+		t.Errorf("ovsdb %q, ovsSocketDir %q: want the node's %q, %q", v.OVSDB, v.OVSSocketDir, nv.OVSDB, nv.OVSSocketDir)
 	}
+	if v.Backend == config.BackendOVS && len(nv.Bridges) > 0 && !slices.Contains(nv.Bridges, v.Bridge) {
+		t.Errorf("bridge %q accepted, the node allows %v", v.Bridge, nv.Bridges)
+	}
+	if v.GID != -1 && len(nv.Groups) > 0 && !slices.Contains(nv.Groups, v.GID) {
+		t.Errorf("group %d accepted, the node allows %v", v.GID, nv.Groups)
+	}
+	if p := v.Provisioned; p != "" && !slices.ContainsFunc(append([]string{c.Node.DeviceInfoDir}, nv.ProvisionedDirs...), func(d string) bool { return fzInside(d, p) }) {
+		t.Errorf("provisioned %q is outside the node's %v and %q", p, nv.ProvisionedDirs, c.Node.DeviceInfoDir)
+	}
+	if v.Backend == config.BackendProvisioned && len(nv.ProvisionedDirs) == 0 {
+		t.Errorf("provisioned backend accepted on a node that allows none")
+	}
+
+	// The pod's directory: one level below the node's pods base, named by
+	// a safe pod UID.
+	base := nv.PodsDir
 	if !fzSafeName.MatchString(podUID) || podUID == "." || podUID == ".." {
 		t.Errorf("pod UID %q accepted", podUID)
 	}
@@ -349,4 +381,29 @@ func fzDeref[T any](p *T) string {
 		return "nil"
 	}
 	return fmt.Sprint(*p)
+}
+
+// The node settings configs are fuzzed against: the defaults, and a node
+// whose every directory is elsewhere, with lists of what it allows.
+var fzNodes = func() []*node.Settings {
+	def, err1 := node.Parse(nil, "")
+	custom, err2 := node.Parse([]byte(`{"sysfsRoot":"/n/sys","stateDir":"/n/state","logDir":"/n/log",
+		"deviceInfoDir":"/n/devinfo","vhostuser":{"podsDir":"/n/pods","ovsdb":"unix:/n/ovs/db.sock",
+		"bridges":["br-dpdk","br0"],"groups":[1000],"provisionedDirs":["/n/vhost","/var/run/vhost"]}}`), "fuzz.json")
+	if err := errors.Join(err1, err2); err != nil {
+		panic(err)
+	}
+	return []*node.Settings{def, custom}
+}()
+
+// fzCheckBound: whatever the config said, the node's directories are in
+// force, and the log file is a file of the node's log directory.
+func fzCheckBound(t *testing.T, c *config.NetConf, n *node.Settings) {
+	t.Helper()
+	if c.StateDir != n.StateDir || c.SysfsRoot != n.SysfsRoot || c.Node != n {
+		t.Errorf("bound stateDir %q, sysfsRoot %q: want the node's %q, %q", c.StateDir, c.SysfsRoot, n.StateDir, n.SysfsRoot)
+	}
+	if c.LogPath != "" && (filepath.Dir(c.LogPath) != n.LogDir || !fzInside(n.LogDir, c.LogPath)) {
+		t.Errorf("log file %q is not a file of the node's log directory %q", c.LogPath, n.LogDir)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // ModeVhostUser selects the vhost-user mode ("mode" in the config); without
@@ -20,16 +22,13 @@ const (
 	RoleClient         = "client" // the switch creates it; the app connects
 )
 
-// Defaults of the vhost-user mode.
-const (
-	DefaultOVSDB   = "unix:/var/run/openvswitch/db.sock"
-	DefaultPodsDir = "/var/run/fastpath/pods"
-)
-
 // maxSocketPath is sun_path's size less its terminating NUL.
 const maxSocketPath = 107
 
-// VhostUserConf is the "vhostuser" object of the config.
+// VhostUserConf is the "vhostuser" object of the config. OVSDB,
+// OVSSocketDir and PodsDir are node settings (package node), accepted with
+// the node's value only; Bridge and Group must be among those the node
+// allows.
 type VhostUserConf struct {
 	Backend    string `json:"backend,omitempty"`
 	Bridge     string `json:"bridge,omitempty"`
@@ -73,18 +72,19 @@ type Vhost struct {
 }
 
 // ResolveVhost validates the vhost-user object for the attachment of
-// ifname to the pod podUID.
+// ifname to the pod podUID, with the node's settings (BindNode).
 func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 	vc := c.VhostUser
 	if vc == nil {
 		return nil, invalid("vhostuser", "", `mode "vhostuser" needs a "vhostuser" object`)
 	}
-	v := &Vhost{Backend: vc.Backend, Bridge: vc.Bridge, OVSDB: vc.OVSDB, Role: vc.SocketRole, Queues: 1, GID: -1}
+	nv := &c.Node.VhostUser
+	v := &Vhost{
+		Backend: vc.Backend, Bridge: vc.Bridge, OVSDB: nv.OVSDB, Role: vc.SocketRole, Queues: 1, GID: -1,
+		OVSSocketDir: nv.OVSSocketDir,
+	}
 	if v.Backend == "" {
 		v.Backend = BackendOVS
-	}
-	if v.OVSDB == "" {
-		v.OVSDB = DefaultOVSDB
 	}
 	if v.Role == "" {
 		v.Role = RoleServer
@@ -95,26 +95,25 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 			return nil, invalid("vhostuser.bridge", v.Bridge, "want an OVS bridge name")
 		}
 	case BackendProvisioned:
+		if len(nv.ProvisionedDirs) == 0 {
+			return nil, invalid("vhostuser.backend", v.Backend, fmt.Sprintf("the node allows no provisioned sockets: list their directories in vhostuser.provisionedDirs (%s)", c.Node.Describe()))
+		}
 		p := c.deviceRaw()
 		if p == "" && c.RuntimeConfig.DeviceInfoFile != "" {
 			break // the device plugin's device-info file names the socket
 		}
-		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		if !node.IsCleanAbs(p) {
 			return nil, invalid("deviceID", p, "the provisioned backend wants the socket's (or its device-info file's) absolute path, or runtimeConfig.CNIDeviceInfoFile")
+		}
+		if !nv.ProvisionedAllowed(p) && !(strings.HasSuffix(p, ".json") && node.Within(p, c.Node.DeviceInfoDir)) {
+			return nil, invalid("deviceID", p, fmt.Sprintf("neither in the node's provisioned directories %v nor a device-info file in %s (%s)", nv.ProvisionedDirs, c.Node.DeviceInfoDir, c.Node.Describe()))
 		}
 		v.Provisioned = p
 	default:
 		return nil, invalid("vhostuser.backend", v.Backend, "want ovs or provisioned")
 	}
-	v.OVSSocketDir = vc.OVSSocketDir
-	if v.OVSSocketDir == "" && strings.HasPrefix(v.OVSDB, "unix:") {
-		v.OVSSocketDir = filepath.Dir(strings.TrimPrefix(v.OVSDB, "unix:"))
-	}
-	if v.Role == RoleClient && !filepath.IsAbs(v.OVSSocketDir) {
-		return nil, invalid("vhostuser.ovsSocketDir", v.OVSSocketDir, "want OVS's vhost-sock-dir, an absolute path")
-	}
-	if !validEndpoint(v.OVSDB) {
-		return nil, invalid("vhostuser.ovsdb", v.OVSDB, "want unix:/absolute/path or tcp:host:port")
+	if v.Role == RoleClient && v.OVSSocketDir == "" {
+		return nil, invalid("vhostuser.socketRole", v.Role, fmt.Sprintf("the node names no OVS socket directory (vhostuser.ovsSocketDir, %s)", c.Node.Describe()))
 	}
 	if f := c.vfOnlyField(); f != "" {
 		return nil, invalid(f, "set", `a VF setting has no meaning in mode "vhostuser": use the vhostuser object's vlan and mtu`)
@@ -125,22 +124,10 @@ func (c *NetConf) ResolveVhost(podUID, ifname string) (*Vhost, error) {
 	if err := v.resolveNumbers(vc); err != nil {
 		return nil, err
 	}
-	if err := v.resolveFiles(vc, podUID, ifname); err != nil {
+	if err := v.resolveFiles(vc, nv.PodsDir, podUID, ifname); err != nil {
 		return nil, err
 	}
 	return v, nil
-}
-
-// validEndpoint accepts the OVSDB endpoints fastpath can dial.
-func validEndpoint(e string) bool {
-	if p, ok := strings.CutPrefix(e, "unix:"); ok {
-		return filepath.IsAbs(p)
-	}
-	if hp, ok := strings.CutPrefix(e, "tcp:"); ok {
-		host, port, found := strings.Cut(hp, ":")
-		return found && host != "" && port != ""
-	}
-	return false
 }
 
 // vfOnlyField names a top-level VF setting present in the config, if any.
@@ -201,14 +188,7 @@ func (v *Vhost) resolveNumbers(vc *VhostUserConf) error {
 	return nil
 }
 
-func (v *Vhost) resolveFiles(vc *VhostUserConf, podUID, ifname string) error {
-	base := vc.PodsDir
-	if base == "" {
-		base = DefaultPodsDir
-	}
-	if !filepath.IsAbs(base) || filepath.Clean(base) != base {
-		return invalid("vhostuser.podsDir", base, "want a clean absolute path")
-	}
+func (v *Vhost) resolveFiles(vc *VhostUserConf, base, podUID, ifname string) error {
 	if !isSafeName(podUID, 128) {
 		return invalid("pod UID", podUID, "cannot name a directory")
 	}
@@ -216,7 +196,7 @@ func (v *Vhost) resolveFiles(vc *VhostUserConf, podUID, ifname string) error {
 	v.Socket = filepath.Join(v.PodDir, ifname+".sock")
 	v.JSON = filepath.Join(v.PodDir, ifname+".json")
 	if len(v.Socket) > maxSocketPath {
-		return invalid("vhostuser.podsDir", base, fmt.Sprintf("socket path %s is %d bytes, more than the %d a unix socket takes", v.Socket, len(v.Socket), maxSocketPath))
+		return invalid("vhost-user socket path", v.Socket, fmt.Sprintf("%d bytes, more than the %d a unix socket takes: shorten the node's vhostuser.podsDir or the interface name", len(v.Socket), maxSocketPath))
 	}
 	var err error
 	if v.DirMode, err = fileMode("vhostuser.dirMode", vc.DirMode, 0o750); err != nil {

@@ -34,9 +34,6 @@ import (
 	"time"
 )
 
-// DefaultEndpoint is where Open vSwitch's ovsdb-server listens by default.
-const DefaultEndpoint = "unix:/var/run/openvswitch/db.sock"
-
 // DefaultTimeout bounds Dial and each method when the context given has no
 // deadline of its own, so that a wedged ovsdb-server cannot hang a CNI call.
 const DefaultTimeout = 10 * time.Second
@@ -78,8 +75,8 @@ type OVS struct {
 }
 
 // Dial connects to the ovsdb-server at endpoint: "unix:/path/db.sock" (a
-// relative path is made absolute), a bare "/path/db.sock", "tcp:host:port",
-// or "" for DefaultEndpoint. It fails if the server does not answer or
+// relative path is made absolute), a bare "/path/db.sock" or
+// "tcp:host:port" (the node's default is package node's). It fails if the server does not answer or
 // serves no Open_vSwitch database this package can use.
 func Dial(ctx context.Context, endpoint string) (*OVS, error) {
 	ep, err := normalizeEndpoint(endpoint)
@@ -134,7 +131,7 @@ func (o *OVS) probe(ctx context.Context) error {
 func normalizeEndpoint(endpoint string) (string, error) {
 	switch {
 	case endpoint == "":
-		return DefaultEndpoint, nil
+		return "", errors.New("no ovsdb endpoint")
 	case strings.HasPrefix(endpoint, "/"):
 		return "unix:" + endpoint, nil
 	}

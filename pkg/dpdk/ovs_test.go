@@ -530,7 +530,7 @@ func TestConcurrentAdds(t *testing.T) {
 func TestNormalizeEndpoint(t *testing.T) {
 	wd, _ := os.Getwd()
 	for in, want := range map[string]string{
-		"":                               DefaultEndpoint,
+		"":                               "",
 		"unix:/var/run/openvswitch/x":    "unix:/var/run/openvswitch/x",
 		"/run/openvswitch/db.sock":       "unix:/run/openvswitch/db.sock",
 		"unix:db.sock":                   "unix:" + filepath.Join(wd, "db.sock"),

@@ -76,22 +76,34 @@ func (d Dir) own(path string, mode os.FileMode) error {
 	return nil
 }
 
-// WriteInfo writes the app's JSON file atomically with the file mode.
+// WriteInfo writes the app's JSON file atomically with the file mode. The
+// pod may have planted anything in its directory: the temporary file is new
+// (O_EXCL, so never a planted link's target), its mode and group are set
+// through its descriptor, and the rename replaces whatever stands at path.
 func (d Dir) WriteInfo(path string, info *AppInfo) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := d.own(tmp, d.FileMode); err != nil {
-		os.Remove(tmp)
-		return err
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(d.FileMode)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err == nil && d.GID >= 0 {
+		err = f.Chown(-1, d.GID)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

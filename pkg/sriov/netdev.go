@@ -30,13 +30,60 @@ type NetdevState struct {
 	Perm string `json:"perm,omitempty"`
 }
 
-// ReadNetdev reads a netdev's name, MAC, MTU and admin state.
-func ReadNetdev(h *netlink.Handle, name string) (*NetdevState, error) {
-	l, err := h.LinkByName(name)
+// ErrUnsafeNetdev is a netdev that must never move into a pod: not the VF's
+// own, its PF, or one that the node's default route leaves through.
+var ErrUnsafeNetdev = errors.New("netdev must not move into a pod")
+
+// ReadOwnNetdev reads the name, MAC, MTU and admin state of vf's netdev,
+// once it made sure that the netdev is the VF's own as the kernel names it
+// (its parent device, since 5.15), is not the PF's, and carries no default
+// route of the node: a pod must never get the node's own uplink.
+func ReadOwnNetdev(h *netlink.Handle, vf *VF) (*NetdevState, error) {
+	l, err := h.LinkByName(vf.Netdev)
 	if err != nil {
-		return nil, fmt.Errorf("reading netdev %s: %w", name, err)
+		return nil, fmt.Errorf("reading netdev %s: %w", vf.Netdev, err)
+	}
+	a := l.Attrs()
+	if a.Name == vf.PF || (a.ParentDev != "" && a.ParentDev != vf.PCI) {
+		return nil, fmt.Errorf("netdev %s of VF %s is the device %q's (PF %s %s): %w", a.Name, vf.PCI, a.ParentDev, vf.PFPCI, vf.PF, ErrUnsafeNetdev)
+	}
+	route, err := defaultRouteVia(h, a.Index)
+	if err != nil {
+		return nil, err
+	}
+	if route != "" {
+		return nil, fmt.Errorf("netdev %s of VF %s carries the node's default route (%s): %w", a.Name, vf.PCI, route, ErrUnsafeNetdev)
 	}
 	return stateOf(l), nil
+}
+
+// defaultRouteVia describes a default route, of any table and family, that
+// leaves through the link index, "" if none does.
+func defaultRouteVia(h *netlink.Handle, index int) (string, error) {
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		for try := 0; errors.Is(err, netlink.ErrDumpInterrupted) && try < 3; try++ {
+			routes, err = h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		}
+		if err != nil {
+			return "", fmt.Errorf("listing the node's routes: %w", err)
+		}
+		for _, r := range routes {
+			if r.Dst != nil {
+				if ones, _ := r.Dst.Mask.Size(); ones != 0 {
+					continue
+				}
+			}
+			via := r.LinkIndex == index
+			for _, nh := range r.MultiPath {
+				via = via || nh.LinkIndex == index
+			}
+			if via {
+				return r.String(), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 func stateOf(l netlink.Link) *NetdevState {

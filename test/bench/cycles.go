@@ -376,18 +376,20 @@ func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *c
 // result it reads, its cache).
 type ExecTimer struct {
 	invoke.DefaultExec
+	env  string // the network's node file, as cnitest's own exec passes it
 	mu   sync.Mutex
 	last map[string]time.Duration
 }
 
 // TimeExec makes n's libcni client run its plugins through an ExecTimer.
 func TimeExec(n *cnitest.Net) *ExecTimer {
-	et := &ExecTimer{DefaultExec: invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}}, last: map[string]time.Duration{}}
+	et := &ExecTimer{DefaultExec: invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}}, env: n.Env(), last: map[string]time.Duration{}}
 	n.CNI = libcni.NewCNIConfigWithCacheDir(n.CNI.Path, filepath.Join(n.Dir, "cache"), et)
 	return et
 }
 
 func (e *ExecTimer) ExecPlugin(ctx context.Context, path string, stdin []byte, environ []string) ([]byte, error) {
+	environ = append(environ, e.env)
 	start := time.Now()
 	out, err := e.DefaultExec.ExecPlugin(ctx, path, stdin, environ)
 	d := time.Since(start)

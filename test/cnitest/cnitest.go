@@ -16,11 +16,15 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
+
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // Plugins are the packages a test run builds: fastpath and the reference
@@ -44,16 +48,23 @@ func Build(dir string, pkgs ...string) error {
 }
 
 // Net is one network on a node: a libcni client with its own cache, state
-// and IPAM directories under Dir.
+// and IPAM directories under Dir, and its own node file (package node),
+// which its plugins find through the runtime's environment, as a harness
+// must: a network config cannot move fastpath's node settings.
 type Net struct {
 	T        testing.TB
 	Dir      string
 	StateDir string
 	IPAMDir  string
+	NodeFile string
 	CNI      *libcni.CNIConfig
+
+	node map[string]any
 }
 
-// NewNet makes a network whose plugins are found in binDir.
+// NewNet makes a network whose plugins are found in binDir. Its node file
+// puts the state directory, the log directory and the device-info directory
+// under Dir.
 func NewNet(t testing.TB, binDir string) *Net {
 	dir := t.TempDir()
 	t.Cleanup(func() {
@@ -63,18 +74,53 @@ func NewNet(t testing.TB, binDir string) *Net {
 			}
 		}
 	})
-	return &Net{
+	n := &Net{
 		T: t, Dir: dir, StateDir: filepath.Join(dir, "state"), IPAMDir: filepath.Join(dir, "ipam"),
-		CNI: libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(dir, "cache"), nil),
+		NodeFile: filepath.Join(dir, "node.json"),
 	}
+	n.node = map[string]any{"stateDir": n.StateDir, "logDir": dir, "deviceInfoDir": dir}
+	n.writeNode()
+	exec := nodeExec{&invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}, n.NodeFile}
+	n.CNI = libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(dir, "cache"), exec)
+	return n
+}
+
+// SetNode sets a key of the network's node file (a nil value deletes it).
+func (n *Net) SetNode(key string, value any) {
+	if value == nil {
+		delete(n.node, key)
+	} else {
+		n.node[key] = value
+	}
+	n.writeNode()
+}
+
+func (n *Net) writeNode() {
+	b, err := json.Marshal(n.node)
+	Must(n.T, err)
+	Must(n.T, os.WriteFile(n.NodeFile, b, 0o600))
+}
+
+// Env is what a process that runs the plugin (or fastpathctl) itself needs
+// in its environment to see the network's node file.
+func (n *Net) Env() string { return node.PathEnv + "=" + n.NodeFile }
+
+// nodeExec runs plugins as libcni does, with the node file in their
+// environment.
+type nodeExec struct {
+	*invoke.DefaultExec
+	file string
+}
+
+func (e nodeExec) ExecPlugin(ctx context.Context, path string, stdin []byte, environ []string) ([]byte, error) {
+	return e.DefaultExec.ExecPlugin(ctx, path, stdin, append(environ, node.PathEnv+"="+e.file))
 }
 
 // Plugin is a fastpath plugin config with host-local IPAM on subnet, merged
 // with extra (a nil value deletes a key).
 func (n *Net) Plugin(subnet string, extra map[string]any) map[string]any {
 	p := map[string]any{
-		"type": "fastpath", "stateDir": n.StateDir,
-		"logFile": filepath.Join(n.Dir, "fastpath.log"), "logLevel": "debug",
+		"type": "fastpath", "logFile": "fastpath.log", "logLevel": "debug",
 		"ipam": map[string]any{
 			"type": "host-local", "dataDir": n.IPAMDir,
 			"ranges": [][]map[string]any{{{"subnet": subnet}}},

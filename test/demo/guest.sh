@@ -26,7 +26,7 @@ cat > /etc/cni/net.d/10-vlan100.conflist <<JSON
     "type": "fastpath",
     "capabilities": {"deviceID": true, "mac": true},
     "vlan": 100, "vlanQoS": 2, "spoofchk": "on", "trust": "off", "mtu": 1400,
-    "logFile": "/tmp/fastpath.log",
+    "logFile": "fastpath.log",
     "ipam": {"type": "host-local", "subnet": "10.100.0.0/24", "routes": [{"dst": "10.200.0.0/16"}]}
   }]
 }

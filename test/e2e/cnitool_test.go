@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
 // cnitool, the CNI project's own client, drives the whole life cycle the way
@@ -22,16 +24,19 @@ func TestCnitool(t *testing.T) {
 		"cniVersion": "1.1.0", "name": "cnitool-net",
 		"plugins": []map[string]any{{
 			"type": "fastpath", "capabilities": map[string]bool{"deviceID": true, "mac": true},
-			"vlan": 42, "stateDir": filepath.Join(dir, "state"), "logFile": filepath.Join(dir, "fastpath.log"),
+			"vlan": 42, "logFile": "fastpath.log",
 			"ipam": map[string]any{"type": "host-local", "subnet": "10.42.0.0/24", "dataDir": filepath.Join(dir, "ipam")},
 		}},
 	}
 	b, _ := json.Marshal(conf)
 	must(t, os.WriteFile(filepath.Join(dir, "10-net.conflist"), b, 0o644))
+	nodeFile := filepath.Join(dir, "node.json")
+	b, _ = json.Marshal(map[string]any{"stateDir": filepath.Join(dir, "state"), "logDir": dir})
+	must(t, os.WriteFile(nodeFile, b, 0o644))
 	netns := "/var/run/netns/cnitool-pod"
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command("cnitool", args...)
-		cmd.Env = append(os.Environ(), "NETCONFPATH="+dir, "CNI_PATH="+binDir,
+		cmd.Env = append(os.Environ(), "NETCONFPATH="+dir, "CNI_PATH="+binDir, node.PathEnv+"="+nodeFile,
 			`CAP_ARGS={"deviceID":"`+nc.vfs[4]+`","mac":"02:42:00:00:00:01"}`)
 		out, err := cmd.CombinedOutput()
 		return string(out), err

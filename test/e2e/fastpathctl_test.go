@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -43,13 +44,14 @@ type (
 	}
 )
 
-// fastpathctl runs the guest's fastpathctl on the test's state directory
-// (sysfs, the CNI bin dir and the rest at their defaults), wants exit code
+// fastpathctl runs the guest's fastpathctl with the test network's node file
+// (the state directory; sysfs and the rest at their defaults), wants exit code
 // want (-1: any), decodes -o json into v, and returns the table output too.
 func fastpathctl(t *testing.T, n *cnitest.Net, want int, v any, args ...string) string {
 	t.Helper()
 	run := func(extra ...string) (string, int) {
-		cmd := exec.Command(filepath.Join(binDir, "fastpathctl"), append(append(args, "--state-dir", n.StateDir, "--cni-bin-dir", binDir), extra...)...)
+		cmd := exec.Command(filepath.Join(binDir, "fastpathctl"), append(append(args, "--cni-bin-dir", binDir), extra...)...)
+		cmd.Env = append(os.Environ(), n.Env()) // the state directory is the node file's
 		out, err := cmd.Output()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {

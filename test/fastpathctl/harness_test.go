@@ -27,6 +27,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	fpnode "github.com/fastpath-cni/fastpath/pkg/node"
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 	"github.com/fastpath-cni/fastpath/test/fakesysfs"
 )
@@ -126,6 +127,9 @@ func newNode(t *testing.T, n int) *node {
 	wire := cnitest.Pod(t)
 	prefix := fmt.Sprintf("fc%dv", nodeSeq%100)
 	cnitest.Must(t, fakesysfs.Build(nd.sysfs, fakePF(n, prefix)))
+	nd.SetNode("sysfsRoot", nd.sysfs)
+	// fastpathctl gc runs the plugin with its own environment.
+	t.Setenv(fpnode.PathEnv, nd.NodeFile)
 	for i := range n {
 		name := fmt.Sprintf("%s%d", prefix, i)
 		veth := &netlink.Veth{
@@ -145,7 +149,7 @@ func newNode(t *testing.T, n int) *node {
 
 // conf is a conflist of one fastpath plugin on VF i of the fake sysfs.
 func (nd *node) conf(i int) *libcni.NetworkConfigList {
-	return nd.List("1.1.0", nd.Plugin("10.78.0.0/24", map[string]any{"deviceID": vfPCI(i), "sysfsRoot": nd.sysfs}))
+	return nd.List("1.1.0", nd.Plugin("10.78.0.0/24", map[string]any{"deviceID": vfPCI(i)}))
 }
 
 // rt is the runtime side of pod id (namespace nfv, pod UID uid-<id>).

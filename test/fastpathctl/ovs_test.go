@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	fpnode "github.com/fastpath-cni/fastpath/pkg/node"
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 	"github.com/fastpath-cni/fastpath/test/ovsenv"
 )
@@ -24,8 +25,10 @@ func TestVhostUserOVS(t *testing.T) {
 	pods, err := os.MkdirTemp("", "fc-pods-") // short: sockets live below it
 	cnitest.Must(t, err)
 	t.Cleanup(func() { os.RemoveAll(pods) })
+	n.SetNode("vhostuser", map[string]any{"ovsdb": "unix:" + o.DBSock, "podsDir": pods})
+	t.Setenv(fpnode.PathEnv, n.NodeFile) // for the plugin that fastpathctl gc runs
 	conf := n.List("1.1.0", n.Plugin("10.98.0.0/24", map[string]any{"mode": "vhostuser", "vhostuser": map[string]any{
-		"backend": "ovs", "bridge": bridge, "ovsdb": "unix:" + o.DBSock, "podsDir": pods, "vlan": 100,
+		"backend": "ovs", "bridge": bridge, "vlan": 100,
 	}}))
 	keep, gone := cnitest.Pod(t), cnitest.Pod(t)
 	res, err := n.Add(conf, rt(keep, "keep"))

@@ -271,7 +271,7 @@ func TestStdoutOnlyResult(t *testing.T) {
 	run := func(cmd string) (string, string) {
 		t.Helper()
 		c := exec.Command(filepath.Join(binDir, "fastpath"))
-		c.Env = append(os.Environ(), "CNI_COMMAND="+cmd, "CNI_CONTAINERID=c1", "CNI_NETNS="+pod.Path(),
+		c.Env = append(os.Environ(), nd.Env(), "CNI_COMMAND="+cmd, "CNI_CONTAINERID=c1", "CNI_NETNS="+pod.Path(),
 			"CNI_IFNAME=net1", "CNI_PATH="+binDir)
 		c.Stdin = bytes.NewReader(stdin)
 		var out, errb bytes.Buffer
@@ -311,9 +311,10 @@ func TestStdoutOnlyResult(t *testing.T) {
 	}
 	run("DEL")
 
-	// With logFile the same lines go to the file, appended, and none to stderr.
-	logFile := filepath.Join(t.TempDir(), "fastpath.log")
-	m["logFile"] = logFile
+	// With logFile the same lines go to that file of the node's log
+	// directory, appended, and none to stderr.
+	logFile := filepath.Join(nd.Dir, "other.log")
+	m["logFile"] = "other.log"
 	stdin, _ = json.Marshal(m)
 	_, addLogs := run("ADD")
 	_, delLogs := run("DEL")

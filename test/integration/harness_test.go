@@ -70,6 +70,7 @@ func newNode(t *testing.T, n int) *node {
 	nd.wire = cnitest.Pod(t)
 	prefix := fmt.Sprintf("fp%dv", nodeSeq%100)
 	must(t, fakesysfs.Build(nd.sysfs, fakePF(n, prefix)))
+	nd.SetNode("sysfsRoot", nd.sysfs)
 	must(t, nd.wire.Do(func(ns.NetNS) error {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
 		if err := netlink.LinkAdd(br); err != nil {
@@ -125,7 +126,7 @@ func (nd *node) pod() ns.NetNS { return cnitest.Pod(nd.t) }
 // conf is a conflist of one fastpath plugin on VF 0 of the fake sysfs, with
 // a small address range and one route; extra is merged into the plugin.
 func (nd *node) conf(cniVersion string, extra map[string]any) *libcni.NetworkConfigList {
-	p := nd.Plugin("10.77.0.0/24", map[string]any{"deviceID": vfPCI, "sysfsRoot": nd.sysfs})
+	p := nd.Plugin("10.77.0.0/24", map[string]any{"deviceID": vfPCI})
 	ipam := p["ipam"].(map[string]any)
 	ipam["ranges"] = [][]map[string]any{{{"subnet": "10.77.0.0/24", "rangeStart": "10.77.0.10", "rangeEnd": "10.77.0.20"}}}
 	ipam["routes"] = []map[string]any{{"dst": "10.99.0.0/16"}}

@@ -17,9 +17,12 @@ import (
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 )
 
-// vhostConf is a vhost-user network; extra is merged into "vhostuser".
+// vhostConf is a vhost-user network; extra is merged into "vhostuser". The
+// node puts the pods' directories in Dir/pods and lets the provisioned
+// backend take sockets from Dir/switch.
 func vhostConf(n *cnitest.Net, extra map[string]any, plugin map[string]any) *libcni.NetworkConfigList {
-	vu := map[string]any{"podsDir": filepath.Join(n.Dir, "pods")}
+	n.SetNode("vhostuser", map[string]any{"podsDir": filepath.Join(n.Dir, "pods"), "provisionedDirs": []string{filepath.Join(n.Dir, "switch")}})
+	vu := map[string]any{}
 	for k, v := range extra {
 		vu[k] = v
 	}
@@ -139,6 +142,33 @@ func TestVhostProvisionedByDeviceInfo(t *testing.T) {
 	n.Released(t)
 }
 
+// A network config reaches no socket outside the node's provisioned
+// directories: not by naming it, not through a link planted in such a
+// directory, not through a device-info file that names it. Each is code 7,
+// and the pod gets nothing.
+func TestVhostProvisionedOutside(t *testing.T) {
+	n := cnitest.NewNet(t, binDir)
+	daemon := filepath.Join(t.TempDir(), "daemon.sock") // some root daemon's socket
+	listen(t, daemon)
+	must(t, os.MkdirAll(filepath.Join(n.Dir, "switch"), 0o755))
+	link := filepath.Join(n.Dir, "switch", "planted.sock")
+	must(t, os.Symlink(daemon, link))
+	info := filepath.Join(n.Dir, "dp", "evil-device.json")
+	must(t, devinfo.Write(info, devinfo.ForVhostUser("client", daemon)))
+	pod := cnitest.Pod(t)
+	for _, dev := range []string{daemon, link, info} {
+		l := vhostConf(n, map[string]any{"backend": "provisioned"}, map[string]any{"deviceID": dev})
+		_, err := n.Add(l, cnitest.RT(pod, "c3", "net1"))
+		if cniCode(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), daemon) {
+			t.Errorf("ADD of %s = %v, want code 7 naming %s", dev, err, daemon)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.Dir, "pods")); len(ents) != 0 {
+		t.Errorf("pod directories left: %v", ents)
+	}
+	n.Released(t)
+}
+
 // Bad vhost-user config is code 7 naming the field, and nothing is made.
 func TestVhostBadConfig(t *testing.T) {
 	n := cnitest.NewNet(t, binDir)
@@ -153,7 +183,9 @@ func TestVhostBadConfig(t *testing.T) {
 		{map[string]any{"bridge": "br0", "vlan": 4095}, `vhostuser.vlan "4095"`},
 		{map[string]any{"bridge": "br0", "queues": 0}, `vhostuser.queues "0"`},
 		{map[string]any{"bridge": "br0", "dirMode": "rwx"}, `vhostuser.dirMode "rwx"`},
-		{map[string]any{"bridge": "br0", "podsDir": "/run/" + strings.Repeat("d", 100)}, "more than the 107"},
+		{map[string]any{"bridge": "br0", "podsDir": "/run/fastpath/pods"}, `vhostuser.podsDir "/run/fastpath/pods"`},
+		{map[string]any{"bridge": "br0", "ovsSocketDir": "/etc"}, `vhostuser.ovsSocketDir "/etc"`},
+		{map[string]any{"backend": "provisioned", "top-level": map[string]any{"deviceID": "/run/containerd/containerd.sock"}}, `deviceID "/run/containerd/containerd.sock"`},
 		{map[string]any{"backend": "provisioned"}, `deviceID ""`},
 		{map[string]any{"bridge": "br0", "ovsdb": "/var/run/openvswitch/db.sock"}, `vhostuser.ovsdb "/var/run/openvswitch/db.sock"`},
 		{map[string]any{"bridge": "br0", "top-level": map[string]any{"vlan": 100}}, `invalid vlan "set"`},

@@ -18,8 +18,9 @@ func TestCrashEveryStep(t *testing.T) {
 	info := filepath.Join(w.Dir, "devinfo.json")
 	l := w.List("1.1.0", w.Plugin("10.98.0.0/24", map[string]any{
 		"mode": "vhostuser", "runtimeConfig": map[string]any{"CNIDeviceInfoFile": info},
-		"vhostuser": map[string]any{"backend": "ovs", "bridge": bridge, "ovsdb": "unix:" + w.ovs.DBSock, "podsDir": w.pods, "vlan": 42},
+		"vhostuser": map[string]any{"backend": "ovs", "bridge": bridge, "vlan": 42},
 	}))
+	w.setNode()
 	p := cnitest.Pod(t)
 	r := rt(p, "crash")
 	points := cnitest.Trace(t, func() {

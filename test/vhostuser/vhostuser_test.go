@@ -64,9 +64,17 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// setNode gives the network's node file this world's OVS, pods directory
+// and the bridges its networks may name: its own, and one that STATUS is to
+// find missing.
+func (w *world) setNode() {
+	w.SetNode("vhostuser", map[string]any{"ovsdb": "unix:" + w.ovs.DBSock, "podsDir": w.pods, "bridges": []string{bridge, "br-missing"}})
+}
+
 // conf is the network with the given vhostuser fields merged in.
 func (w *world) conf(vu map[string]any) *libcni.NetworkConfigList {
-	base := map[string]any{"backend": "ovs", "bridge": bridge, "ovsdb": "unix:" + w.ovs.DBSock, "podsDir": w.pods}
+	w.setNode()
+	base := map[string]any{"backend": "ovs", "bridge": bridge}
 	for k, v := range vu {
 		base[k] = v
 	}

@@ -438,9 +438,10 @@ func vhostPath(t *bench.TB, bin string, emit *bench.Emitter, info map[string]str
 	pods, err := os.MkdirTemp("", "fp-pods-")
 	cnitest.Must(t, err)
 	t.Cleanup(func() { os.RemoveAll(pods) })
+	n.SetNode("vhostuser", map[string]any{"ovsdb": "unix:" + o.DBSock, "podsDir": pods})
 	l := n.List("1.1.0", n.Plugin("10.99.0.0/24", map[string]any{
 		"mode": "vhostuser", "logLevel": "info",
-		"vhostuser": map[string]any{"backend": "ovs", "bridge": bridge, "ovsdb": "unix:" + o.DBSock, "podsDir": pods, "vlan": 100},
+		"vhostuser": map[string]any{"backend": "ovs", "bridge": bridge, "vlan": 100},
 	}))
 	a := bench.Attachment{Conf: l, RT: func(p ns.NetNS, id string) *libcni.RuntimeConf {
 		return &libcni.RuntimeConf{ContainerID: id, NetNS: p.Path(), IfName: "net1",
