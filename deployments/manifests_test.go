@@ -30,6 +30,7 @@ import (
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	fpnode "github.com/fastpath-cni/fastpath/pkg/node"
 )
@@ -212,7 +213,7 @@ type network struct {
 
 func (n network) ref() string { return namespaceOf(&n.nad.ObjectMeta) + "/" + n.nad.Name }
 
-func (n network) vhost() bool { return n.conf.Mode == config.ModeVhostUser }
+func (n network) vhost() bool { return n.conf.Mode == attach.ModeVhostUser }
 
 // podsDir is the node's vhost-user podsDir.
 func (n network) podsDir() string { return n.conf.Node.VhostUser.PodsDir }
@@ -272,7 +273,7 @@ func checkNAD(n *nad, ns *fpnode.Settings) (*network, error) {
 		return nil, fmt.Errorf("spec.config: %w", err)
 	}
 	_, hasResource := n.Annotations[resourceKey]
-	if conf.Mode == config.ModeVhostUser {
+	if conf.Mode == attach.ModeVhostUser {
 		if _, err := conf.ResolveVhost(samplePodUID, "net1"); err != nil {
 			return nil, fmt.Errorf("spec.config: %w", err)
 		}

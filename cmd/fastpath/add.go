@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -11,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
@@ -33,7 +33,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return cniError(err)
 	}
 	c.log.Info("ADD done", "ips", len(res.IPs))
-	return printResult(os.Stdout, res, c.conf.CNIVersion)
+	return types.PrintResult(res, c.conf.CNIVersion)
 }
 
 func (c *call) add() (_ *current.Result, err error) {
@@ -44,7 +44,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 	infoFile := s.DeviceInfoFile
 	s.DeviceInfoFile = ownDeviceInfo(infoFile)
-	if c.conf.Mode == config.ModeVhostUser {
+	if c.conf.Mode == attach.ModeVhostUser {
 		return c.addVhost(s, infoFile)
 	}
 	if s.DeviceID == "" {
@@ -56,11 +56,8 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, err
 	}
 	defer closeNamespaces(ns)
-	if ns.Pod < 0 {
-		return nil, invalidNetNS(c.args.Netns)
-	}
-	if ns.Pod.Equal(ns.Host) {
-		return nil, types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is the host's own namespace", c.args.Netns), "")
+	if err := checkPodNetNS(ns, c.args.Netns); err != nil {
+		return nil, err
 	}
 
 	// 2. Own the VF for the whole call.
@@ -75,19 +72,19 @@ func (c *call) add() (_ *current.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	mode, err := vfMode(vf)
+	mode, err := attach.VFMode(vf.PCI, vf.Driver, vf.Netdev)
 	if err != nil {
 		return nil, err
 	}
 	// Every later line, "ADD done" and any error included, names the VF.
 	c.log = c.log.With("pf", vf.PF, "vf", vf.Index, "mode", mode)
 	c.log.Debug("found VF", "netdev", vf.Netdev, "driver", vf.Driver)
-	if mode == state.ModeKernel {
+	if mode == attach.ModeKernel {
 		if err := openPodHandle(ns, c.args.Netns); err != nil {
 			return nil, err
 		}
 	}
-	if mode == state.ModeUserspace && s.MTU != 0 {
+	if mode == attach.ModeUserspace && s.MTU != 0 {
 		c.log.Warn("mtu is not applied to a VF on a userspace driver: its app sets it", "mtu", s.MTU)
 	}
 
@@ -105,7 +102,7 @@ func (c *call) add() (_ *current.Result, err error) {
 			return nil, err
 		}
 	}
-	if mode == state.ModeKernel {
+	if mode == attach.ModeKernel {
 		if rec.NetdevOrig, err = sriov.ReadOwnNetdev(ns.HostH, vf); err != nil {
 			return nil, err
 		}
@@ -129,7 +126,7 @@ func (c *call) add() (_ *current.Result, err error) {
 	}()
 
 	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
-	if s.MAC != nil && mode == state.ModeKernel {
+	if s.MAC != nil && mode == attach.ModeKernel {
 		if err := sriov.SetMAC(ns.HostH, vf.Netdev, s.MAC); err != nil {
 			return nil, err
 		}
@@ -149,14 +146,14 @@ func (c *call) add() (_ *current.Result, err error) {
 	// 6. A kernel VF moves into the pod, named, sized and up, while the
 	// IPAM plugin runs if it can; a userspace VF stays where the device
 	// plugin mounted it.
-	if mode == state.ModeKernel && ipamAside[c.conf.IPAM.Type] {
+	if mode == attach.ModeKernel && ipamAside[c.conf.IPAM.Type] {
 		lease = c.startIPAMAdd(rec)
 	}
 	iface := &current.Interface{Name: c.args.IfName, Sandbox: c.args.Netns}
 	if s.MAC != nil {
 		iface.Mac = s.MAC.String()
 	}
-	if mode == state.ModeKernel {
+	if mode == attach.ModeKernel {
 		if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MTU); err != nil {
 			return nil, err
 		}
@@ -185,7 +182,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 		crash.Point("add/ipam")
 		own := ownResult(iface, ipamRes)
-		if mode == state.ModeKernel {
+		if mode == attach.ModeKernel {
 			announced, err := ipam.Configure(ns.PodH, ns.Pod, c.args.Netns, c.args.IfName, own)
 			if err != nil {
 				return nil, err
@@ -208,22 +205,6 @@ func (c *call) add() (_ *current.Result, err error) {
 		crash.Point("add/device-info")
 	}
 	return res, nil
-}
-
-// Drivers that hand the VF to a userspace app (DPDK) instead of the kernel.
-var userspaceDrivers = map[string]bool{"vfio-pci": true, "uio_pci_generic": true, "igb_uio": true}
-
-// vfMode tells how to attach the VF from its bound driver.
-func vfMode(vf *sriov.VF) (string, error) {
-	switch {
-	case userspaceDrivers[vf.Driver]:
-		return state.ModeUserspace, nil
-	case vf.Netdev != "":
-		return state.ModeKernel, nil
-	case vf.Driver == "":
-		return "", fmt.Errorf("VF %s is bound to no driver: %w", vf.PCI, errNoMode)
-	}
-	return "", fmt.Errorf("VF %s (driver %q) shows no netdev in the host namespace: %w", vf.PCI, vf.Driver, errNoMode)
 }
 
 // own locks device for the rest of the call and makes sure this attachment
@@ -269,7 +250,7 @@ func (c *call) reclaimStale(device string) error {
 		c.log.Warn("dropping a claim without a record", "owner", owner)
 		return c.store.Release(device, owner)
 	}
-	if netnsAlive(rec.NetNS) {
+	if attach.NetNSAlive(rec.NetNS) {
 		return fmt.Errorf("%s belongs to container %s as %s in %s: %w", device, rec.ContainerID, rec.IfName, rec.NetNS, errAttached)
 	}
 	c.log.Warn("reclaiming a device from a dead namespace", "owner", owner, "netns", rec.NetNS)

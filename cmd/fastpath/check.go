@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
@@ -63,9 +64,9 @@ func (c *call) check() error {
 		}
 	}
 	switch rec.Mode {
-	case state.ModeVhostUser:
+	case attach.ModeVhostUser:
 		err = c.checkVhost(rec)
-	case state.ModeUserspace:
+	case attach.ModeUserspace:
 		err = c.checkUserspaceVF(rec, s)
 	default:
 		err = c.checkKernelVF(rec, s, iface, idx, prev)
@@ -193,7 +194,7 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if c.conf.Mode == config.ModeVhostUser {
+	if c.conf.Mode == attach.ModeVhostUser {
 		if err := c.statusVhost(); err != nil {
 			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 		}

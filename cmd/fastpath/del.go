@@ -10,7 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
@@ -91,7 +91,7 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 	switch {
 	case owner != key:
 		c.log.Info("device no longer held by this attachment; leaving it", "owner", owner)
-	case rec.Mode == state.ModeVhostUser:
+	case rec.Mode == attach.ModeVhostUser:
 		errs = append(errs, c.releaseVhost(rec))
 	default:
 		errs = append(errs, c.restoreDevice(rec, netnsPath))
@@ -200,7 +200,7 @@ func restorePF(ns *sriov.Namespaces, rec *state.Record) error {
 func (c *call) delWithoutRecord() error {
 	var errs []error
 	s, err := c.conf.Resolve(c.cargs)
-	if err == nil && c.conf.Mode != config.ModeVhostUser && s.DeviceID != "" && netnsAlive(c.args.Netns) {
+	if err == nil && c.conf.Mode != attach.ModeVhostUser && s.DeviceID != "" && attach.NetNSAlive(c.args.Netns) {
 		errs = append(errs, c.evictUnrecorded(s.DeviceID))
 	}
 	if c.conf.IPAM.Type != "" {
@@ -212,8 +212,7 @@ func (c *call) delWithoutRecord() error {
 }
 
 // evictUnrecorded moves an unrecorded VF out of the pod. Its original name is
-// unknown, so it comes back as "fp" and its PCI address, a name no other
-// device has.
+// unknown, so it comes back as attach.ReturnedName.
 func (c *call) evictUnrecorded(pci string) error {
 	unlock, err := c.store.Lock(pci, lockWait)
 	if err != nil {
@@ -232,7 +231,7 @@ func (c *call) evictUnrecorded(pci string) error {
 	if l == nil || l.Attrs().ParentDev != pci {
 		return nil // only a VF the kernel names as this device is ours to move
 	}
-	name := "fp" + strings.NewReplacer(":", "", ".", "").Replace(pci)
+	name := attach.ReturnedName(pci)
 	c.log.Warn("no record; returning the VF to the host and resetting what the config set", "netdev", name)
 	err = sriov.Restore(ns, pci, c.args.IfName, "", &sriov.NetdevState{
 		Name: name, MAC: l.Attrs().HardwareAddr.String(), MTU: l.Attrs().MTU,

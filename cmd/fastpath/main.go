@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/node"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -48,10 +49,13 @@ const (
 
 func main() {
 	// skel checks after ADD and DEL, opening both, that CNI_NETNS is not
-	// the plugin's own namespace, and fails the call with the work done. A
-	// VF's ADD refuses the host's namespace before it changes anything (see
-	// add), and no other command cares, so skel's late check is only cost
-	// (6% of an ADD's CPU in the emulated guest).
+	// the plugin's own namespace, and fails the call with the work done.
+	// ADD refuses the host's namespace before it changes anything (see
+	// checkPodNetNS), and DEL must work whatever the namespace, so skel's
+	// late check is only cost (6% of an ADD's CPU in the emulated guest).
+	// skel reads the variable once, before it calls a command; begin puts
+	// the runtime's value back, so that no IPAM plugin inherits ours.
+	netnsOverride, hadOverride = os.LookupEnv("CNI_NETNS_OVERRIDE")
 	os.Setenv("CNI_NETNS_OVERRIDE", "1")
 	defer startProfile()()
 	skel.PluginMainFuncs(skel.CNIFuncs{
@@ -70,7 +74,18 @@ type call struct {
 	store state.Store
 }
 
+// The runtime's CNI_NETNS_OVERRIDE, which main replaces for skel alone.
+var (
+	netnsOverride string
+	hadOverride   bool
+)
+
 func begin(args *skel.CmdArgs) (*call, error) {
+	if hadOverride {
+		os.Setenv("CNI_NETNS_OVERRIDE", netnsOverride)
+	} else {
+		os.Unsetenv("CNI_NETNS_OVERRIDE")
+	}
 	n, err := node.Load()
 	if err != nil {
 		return nil, types.NewError(ErrHostOp, err.Error(), "")
@@ -176,16 +191,13 @@ func cniError(err error) error {
 		code = ErrInUse
 	case errors.Is(err, sriov.ErrNoDevice), errors.Is(err, sriov.ErrNotVF),
 		errors.Is(err, sriov.ErrSRIOVDisabled), errors.Is(err, sriov.ErrNoPFNetdev),
-		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, sriov.ErrUnsafeNetdev), errors.Is(err, errNoMode):
+		errors.Is(err, sriov.ErrNoVFInfo), errors.Is(err, sriov.ErrUnsafeNetdev), errors.Is(err, attach.ErrNoMode):
 		code = ErrDevice
 	}
 	return types.NewError(code, err.Error(), "")
 }
 
-var (
-	errAttached = errors.New("VF is attached to a live pod")
-	errNoMode   = errors.New("VF is neither on a kernel netdev driver nor on a userspace one")
-)
+var errAttached = errors.New("VF is attached to a live pod")
 
 // openNamespaces opens a netlink handle for the host and, if path names a
 // live namespace, that namespace; withPod also opens a netlink handle in it,
@@ -201,7 +213,7 @@ func openNamespaces(podPath string, withPod bool) (*sriov.Namespaces, error) {
 		host.Close()
 		return nil, fmt.Errorf("opening netlink: %w", err)
 	}
-	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: openNetNS(podPath)}
+	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: attach.OpenNetNS(podPath)}
 	if ns.Pod < 0 || !withPod {
 		return ns, nil
 	}
@@ -235,6 +247,19 @@ func invalidNetNS(path string) error {
 	return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is not a network namespace", path), "")
 }
 
+// checkPodNetNS makes sure, before ADD changes anything, that CNI_NETNS is
+// a live network namespace and not the plugin's own, the check that skel
+// would make only after the work (see main).
+func checkPodNetNS(ns *sriov.Namespaces, path string) error {
+	if ns.Pod < 0 {
+		return invalidNetNS(path)
+	}
+	if ns.Pod.Equal(ns.Host) {
+		return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %q is the host's own namespace", path), "")
+	}
+	return nil
+}
+
 // ownDeviceInfo is the device-info file that this ADD is to write and DEL to
 // remove: the runtime's, unless a file is there already, which then is the
 // NPWG implementation's copy of the device plugin's, theirs to keep.
@@ -246,30 +271,4 @@ func ownDeviceInfo(path string) string {
 		return ""
 	}
 	return path
-}
-
-// netnsAlive tells whether path still names a network namespace.
-func netnsAlive(path string) bool {
-	h := openNetNS(path)
-	defer h.Close() // Close sets h to -1
-	return h >= 0
-}
-
-// openNetNS opens path if it is a network namespace, else returns -1. A
-// runtime may leave the bind-mount point behind after it unmounted the
-// namespace: that file is not one.
-func openNetNS(path string) netns.NsHandle {
-	if path == "" {
-		return -1
-	}
-	h, err := netns.GetFromPath(path)
-	if err != nil {
-		return -1
-	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(h), &st); err != nil || st.Type != unix.NSFS_MAGIC {
-		h.Close()
-		return -1
-	}
-	return h
 }

@@ -16,23 +16,13 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/dpdk"
 	"github.com/fastpath-cni/fastpath/pkg/handover"
 	"github.com/fastpath-cni/fastpath/pkg/state"
-)
-
-// External IDs that mark fastpath's OVS ports, so that DEL, CHECK and GC
-// (and an operator with ovs-vsctl) find who a port belongs to.
-const (
-	extNetwork   = "fastpath.network"
-	extContainer = "fastpath.container-id"
-	extIfName    = "fastpath.ifname"
-	extNetNS     = "fastpath.netns"
-	extPod       = "fastpath.pod"
-	extPodUID    = "fastpath.pod-uid"
 )
 
 // socketWait bounds the wait for ovs-vswitchd to create the socket of a
@@ -62,8 +52,14 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 			return nil, err
 		}
 	}
-	if !netnsAlive(c.args.Netns) {
-		return nil, invalidNetNS(c.args.Netns)
+	ns, err := openNamespaces(c.args.Netns, false)
+	if err != nil {
+		return nil, err
+	}
+	err = checkPodNetNS(ns, c.args.Netns)
+	closeNamespaces(ns)
+	if err != nil {
+		return nil, err
 	}
 	mac := s.MAC
 	if mac == nil {
@@ -81,7 +77,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	// Record, claim, then act.
 	rec := &state.Record{
 		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
-		NetNS: c.args.Netns, Mode: state.ModeVhostUser, Device: device,
+		NetNS: c.args.Netns, Mode: attach.ModeVhostUser, Device: device,
 		Config: c.args.StdinData, Args: c.args.Args, DeviceInfoFile: s.DeviceInfoFile,
 		Vhost: &state.Vhost{
 			Backend: v.Backend, OVSDB: v.OVSDB, Bridge: v.Bridge, Role: v.Role, Vlan: v.Vlan,
@@ -113,7 +109,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	}
 
 	dir := handover.Dir{Path: v.PodDir, DirMode: v.DirMode, FileMode: v.FileMode, GID: v.GID}
-	if _, err := dir.Create(); err != nil {
+	if err := dir.Create(); err != nil {
 		return nil, err
 	}
 	crash.Point("add/pod-dir")
@@ -175,12 +171,12 @@ func (c *call) addOVSPort(v *config.Vhost, rec *state.Record, podUID string, dir
 		Bridge: v.Bridge, Name: rec.Vhost.Port, Type: dpdk.TypeVhostUserClient,
 		Options: map[string]string{dpdk.OptVhostServerPath: v.Socket},
 		ExternalIDs: map[string]string{
-			extNetwork: c.conf.Name, extContainer: c.args.ContainerID, extIfName: c.args.IfName,
-			extNetNS: c.args.Netns, extPodUID: podUID,
+			attach.ExtNetwork: c.conf.Name, attach.ExtContainer: c.args.ContainerID, attach.ExtIfName: c.args.IfName,
+			attach.ExtNetNS: c.args.Netns, attach.ExtPodUID: podUID,
 		},
 	}
 	if c.cargs.PodName != "" {
-		spec.ExternalIDs[extPod] = c.cargs.PodNamespace + "/" + c.cargs.PodName
+		spec.ExternalIDs[attach.ExtPod] = c.cargs.PodNamespace + "/" + c.cargs.PodName
 	}
 	if v.Role == config.RoleClient {
 		spec.Type, spec.Options = dpdk.TypeVhostUser, nil
@@ -345,7 +341,7 @@ func (c *call) statusVhost() error {
 // directory can).
 func (c *call) gcOrphanPorts(valid func(containerID, ifname string) bool) error {
 	vc := c.conf.VhostUser
-	if c.conf.Mode != config.ModeVhostUser || vc == nil || vc.Backend == config.BackendProvisioned {
+	if c.conf.Mode != attach.ModeVhostUser || vc == nil || vc.Backend == config.BackendProvisioned {
 		return nil
 	}
 	o, err := dpdk.Dial(c.ctx, c.conf.Node.VhostUser.OVSDB)
@@ -353,13 +349,13 @@ func (c *call) gcOrphanPorts(valid func(containerID, ifname string) bool) error 
 		return err
 	}
 	defer o.Close()
-	ports, err := o.ListPorts(c.ctx, extNetwork, c.conf.Name)
+	ports, err := o.ListPorts(c.ctx, attach.ExtNetwork, c.conf.Name)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, p := range ports {
-		cid, ifname := p.ExternalIDs[extContainer], p.ExternalIDs[extIfName]
+		cid, ifname := p.ExternalIDs[attach.ExtContainer], p.ExternalIDs[attach.ExtIfName]
 		if valid(cid, ifname) {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/spf13/cobra"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/dpdk"
 	"github.com/fastpath-cni/fastpath/pkg/state"
 )
@@ -174,7 +175,7 @@ func (c *gc) staleRecords(ctx context.Context, inv *inventory) bool {
 	for _, rec := range inv.records {
 		a := inv.attachment(rec)
 		device := rec.Device
-		onNode := rec.Mode == state.ModeVhostUser || inv.onNode(rec.PCI)
+		onNode := rec.Mode == attach.ModeVhostUser || inv.onNode(rec.PCI)
 		if a.NetNSAlive {
 			if !onNode {
 				c.report(Finding{Kind: kindNoDevice, Key: rec.Key(), Device: device,
@@ -201,7 +202,7 @@ func (c *gc) staleRecords(ctx context.Context, inv *inventory) bool {
 					return err
 				case cur == nil:
 					return fmt.Errorf("released meanwhile: %w", errSkip)
-				case cur.NetNS != rec.NetNS || netnsAlive(cur.NetNS):
+				case cur.NetNS != rec.NetNS || attach.NetNSAlive(cur.NetNS):
 					return fmt.Errorf("re-attached in netns %s: %w", cur.NetNS, errSkip)
 				}
 				return c.pluginDel(ctx, inv, rec)
@@ -324,13 +325,6 @@ func (inv *inventory) claimOf(key string) string {
 	return ""
 }
 
-// Keys of the external_ids of the plugin's OVS ports (cmd/fastpath).
-const (
-	extNetwork   = "fastpath.network"
-	extContainer = "fastpath.container-id"
-	extIfName    = "fastpath.ifname"
-)
-
 // orphanPorts deletes the OVS ports that carry fastpath's external_ids but
 // that no record accounts for.
 func (c *gc) orphanPorts(ctx context.Context, inv *inventory) {
@@ -352,7 +346,7 @@ func (c *gc) orphanPorts(ctx context.Context, inv *inventory) {
 			c.res.Notes = append(c.res.Notes, fmt.Sprintf("OVSDB %s did not answer, its ports were not checked: %v", ep, err))
 			continue
 		}
-		ports, err := o.ListPortsWithKey(ctx, extNetwork)
+		ports, err := o.ListPortsWithKey(ctx, attach.ExtNetwork)
 		if err != nil {
 			c.res.Notes = append(c.res.Notes, fmt.Sprintf("listing the ports of OVSDB %s: %v", ep, err))
 			continue
@@ -362,7 +356,7 @@ func (c *gc) orphanPorts(ctx context.Context, inv *inventory) {
 				continue
 			}
 			seen[p.PortUUID] = true
-			key := state.Key(p.ExternalIDs[extNetwork], p.ExternalIDs[extContainer], p.ExternalIDs[extIfName])
+			key := state.Key(p.ExternalIDs[attach.ExtNetwork], p.ExternalIDs[attach.ExtContainer], p.ExternalIDs[attach.ExtIfName])
 			if inv.byKey[key] != nil || inv.isCorrupt(key) || recorded[p.Name] {
 				continue
 			}
@@ -405,19 +399,13 @@ func (c *gc) unrecordedVFs(inv *inventory) {
 					Detail: fmt.Sprintf("VF %d of %s (%s) carries vlan %d qos %d but no fastpath record holds it", vf.Index, pf.Netdev, vf.PCI, s.Vlan, s.QoS),
 					Action: fmt.Sprintf("none: if nobody set it on purpose, `ip link set %s vf %d vlan 0`", pf.Netdev, vf.Index)})
 			}
-			if vf.Netdev != "" && vf.Netdev == unrecordedName(vf.PCI) {
+			if vf.Netdev != "" && vf.Netdev == attach.ReturnedName(vf.PCI) {
 				c.report(Finding{Kind: kindUnrecordedConf, Device: vf.PCI,
 					Detail: fmt.Sprintf("VF %d of %s (%s) is netdev %s: the name fastpath's DEL gives a VF it returned without a record", vf.Index, pf.Netdev, vf.PCI, vf.Netdev),
 					Action: fmt.Sprintf("none: rename it to its usual name (`ip link set %s name NAME`)", vf.Netdev)})
 			}
 		}
 	}
-}
-
-// unrecordedName is the name the plugin's DEL gives a VF it brings back
-// without a record (cmd/fastpath evictUnrecorded).
-func unrecordedName(pci string) string {
-	return "fp" + strings.NewReplacer(":", "", ".", "").Replace(pci)
 }
 
 func (c *gc) print() error {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/dpdk"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -137,12 +137,15 @@ func (inv *inventory) loadState() error {
 		switch {
 		case errors.Is(err, state.ErrCorrupt):
 			inv.corrupt = append(inv.corrupt, corruptRecord{key, inv.store.RecordPath(key), err})
+		case errors.Is(err, state.ErrNewer):
+			// A later release's: neither shown as ours nor touched.
+			inv.g.warnf("%v: leaving it to that release", err)
 		case err != nil:
 			return err
 		case rec != nil: // nil: released meanwhile
 			inv.records = append(inv.records, rec)
 			inv.byKey[key] = rec
-			inv.alive[key] = netnsAlive(rec.NetNS)
+			inv.alive[key] = attach.NetNSAlive(rec.NetNS)
 		}
 	}
 	if inv.quarantined, err = inv.store.Quarantined(); err != nil {
@@ -207,7 +210,7 @@ func (inv *inventory) owner(pci string) (*state.Record, string) {
 		return rec, key
 	}
 	for _, rec := range inv.records {
-		if rec.Mode != state.ModeVhostUser && rec.PCI == pci {
+		if rec.Mode != attach.ModeVhostUser && rec.PCI == pci {
 			return rec, key
 		}
 	}
@@ -269,7 +272,7 @@ func (inv *inventory) vfRow(pf *pfInfo, vf sriov.VF) VFRow {
 		r.Status = statusFree
 	}
 	if r.Mode == "" {
-		r.Mode = modeOfDriver(vf)
+		r.Mode, _ = attach.VFMode(vf.PCI, vf.Driver, vf.Netdev) // "": the plugin would refuse it
 	}
 	if pf.Table != nil {
 		r.setPFSide(pf.Table[vf.Index])
@@ -285,24 +288,11 @@ func (inv *inventory) orphanRow(rec *state.Record) VFRow {
 	return r
 }
 
-// Drivers that hand a VF to a userspace app, as the plugin knows them.
-var userspaceDrivers = map[string]bool{"vfio-pci": true, "uio_pci_generic": true, "igb_uio": true}
-
-func modeOfDriver(vf sriov.VF) string {
-	switch {
-	case userspaceDrivers[vf.Driver]:
-		return state.ModeUserspace
-	case vf.Driver != "" || vf.Netdev != "":
-		return state.ModeKernel
-	}
-	return ""
-}
-
 // vfRecords are the records of VFs (kernel or userspace), sorted by key.
 func (inv *inventory) vfRecords() []*state.Record {
 	var out []*state.Record
 	for _, rec := range inv.records {
-		if rec.Mode != state.ModeVhostUser {
+		if rec.Mode != attach.ModeVhostUser {
 			out = append(out, rec)
 		}
 	}
@@ -312,7 +302,7 @@ func (inv *inventory) vfRecords() []*state.Record {
 func (inv *inventory) vhostRecords() []*state.Record {
 	var out []*state.Record
 	for _, rec := range inv.records {
-		if rec.Mode == state.ModeVhostUser {
+		if rec.Mode == attach.ModeVhostUser {
 			out = append(out, rec)
 		}
 	}
@@ -419,20 +409,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// netnsAlive tells whether path names a network namespace. A runtime may
-// leave the bind-mount point behind after it unmounted the namespace: that
-// file is not one. (The plugin's own test, cmd/fastpath.)
-func netnsAlive(path string) bool {
-	if path == "" {
-		return false
-	}
-	h, err := netns.GetFromPath(path)
-	if err != nil {
-		return false
-	}
-	defer h.Close()
-	var st unix.Statfs_t
-	return unix.Fstatfs(int(h), &st) == nil && st.Type == unix.NSFS_MAGIC
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fastpath-cni/fastpath/pkg/config"
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
 )
@@ -168,7 +168,7 @@ func (inv *inventory) containerDetail(ctx context.Context, query string, res *Sh
 	for _, rec := range recs {
 		d := AttachmentDetail{Key: rec.Key(), RecordFile: inv.store.RecordPath(rec.Key()), Record: rec}
 		switch {
-		case rec.Mode == state.ModeVhostUser:
+		case rec.Mode == attach.ModeVhostUser:
 			row := inv.vhostRow(ctx, &conns, rec)
 			d.Vhost = &row
 		default:
@@ -271,7 +271,7 @@ func printAttachment(t *table, a Attachment) {
 func printRecord(t *table, rec *state.Record, path string) {
 	t.row("Record", path)
 	t.row("  mode, device", rec.Mode+", "+rec.Device)
-	if rec.Mode != state.ModeVhostUser {
+	if rec.Mode != attach.ModeVhostUser {
 		if rec.PFOrig != nil {
 			t.row("  PF side before", formatPF(rec.PFOrig)+" (restored by DEL)")
 		} else {
@@ -302,17 +302,5 @@ func formatPF(s *sriov.PFSettings) string {
 	}
 	on := func(b bool) string { return onOff(&b) }
 	return fmt.Sprintf("mac %s vlan %d qos %d proto %s spoofchk %s trust %s link-state %s min_tx_rate %d max_tx_rate %d",
-		s.MAC, s.Vlan, s.QoS, proto, on(s.SpoofChk), on(s.Trust), linkStateName(s.LinkState), s.MinTxRate, s.MaxTxRate)
-}
-
-func linkStateName(s uint32) string {
-	switch s {
-	case config.LinkStateAuto:
-		return "auto"
-	case config.LinkStateEnable:
-		return "enable"
-	case config.LinkStateDisable:
-		return "disable"
-	}
-	return fmt.Sprint(s)
+		s.MAC, s.Vlan, s.QoS, proto, on(s.SpoofChk), on(s.Trust), attach.LinkStateName(s.LinkState), s.MinTxRate, s.MaxTxRate)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
@@ -90,13 +91,6 @@ func (s *Settings) PFSideRequested() bool {
 		s.MinTxRate != nil || s.MaxTxRate != nil
 }
 
-// Link states as the kernel numbers them (IFLA_VF_LINK_STATE_*).
-const (
-	LinkStateAuto    uint32 = 0
-	LinkStateEnable  uint32 = 1
-	LinkStateDisable uint32 = 2
-)
-
 // Parse decodes stdin. It fails with code 6 on malformed JSON and code 7 on
 // bad values; it does not resolve the device (ADD and CHECK need it, DEL, GC
 // and STATUS may run without one). BindNode comes next.
@@ -119,11 +113,11 @@ func Parse(stdin []byte) (*NetConf, error) {
 func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 	s := &Settings{DeviceID: c.Device()}
 	switch c.Mode {
-	case "", ModeVhostUser:
+	case "", attach.ModeVhostUser:
 	default:
 		return nil, invalid("mode", c.Mode, `want "vhostuser" or none`)
 	}
-	if c.Mode != ModeVhostUser && s.DeviceID != "" && !isPCIAddr(s.DeviceID) {
+	if c.Mode != attach.ModeVhostUser && s.DeviceID != "" && !isPCIAddr(s.DeviceID) {
 		return nil, invalid("deviceID", s.DeviceID, "want a PCI address like 0000:01:10.0")
 	}
 	if f := c.RuntimeConfig.DeviceInfoFile; f != "" {
@@ -245,17 +239,11 @@ func (c *NetConf) resolveVlan(s *Settings) error {
 }
 
 func (c *NetConf) resolveLinkState(s *Settings) error {
-	var st uint32
-	switch c.LinkState {
-	case "":
+	if c.LinkState == "" {
 		return nil
-	case "auto":
-		st = LinkStateAuto
-	case "enable":
-		st = LinkStateEnable
-	case "disable":
-		st = LinkStateDisable
-	default:
+	}
+	st, ok := attach.ParseLinkState(c.LinkState)
+	if !ok {
 		return invalid("link_state", c.LinkState, "want auto, enable or disable")
 	}
 	s.LinkState = &st

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/node"
 )
@@ -290,9 +291,9 @@ func TestResolveValid(t *testing.T) {
 		{"trust on", `"trust":"on"`, nil, config.Settings{Trust: ptr(true)}, true},
 		{"trust off", `"trust":"off"`, nil, config.Settings{Trust: ptr(false)}, true},
 
-		{"link_state auto", `"link_state":"auto"`, nil, config.Settings{LinkState: ptr(config.LinkStateAuto)}, true},
-		{"link_state enable", `"link_state":"enable"`, nil, config.Settings{LinkState: ptr(config.LinkStateEnable)}, true},
-		{"link_state disable", `"link_state":"disable"`, nil, config.Settings{LinkState: ptr(config.LinkStateDisable)}, true},
+		{"link_state auto", `"link_state":"auto"`, nil, config.Settings{LinkState: ptr(attach.LinkStateAuto)}, true},
+		{"link_state enable", `"link_state":"enable"`, nil, config.Settings{LinkState: ptr(attach.LinkStateEnable)}, true},
+		{"link_state disable", `"link_state":"disable"`, nil, config.Settings{LinkState: ptr(attach.LinkStateDisable)}, true},
 
 		{"rates zero", `"min_tx_rate":0,"max_tx_rate":0`, nil, config.Settings{MinTxRate: ptr(uint32(0)), MaxTxRate: ptr(uint32(0))}, true},
 		{"min below max", `"min_tx_rate":100,"max_tx_rate":1000`, nil, config.Settings{MinTxRate: ptr(uint32(100)), MaxTxRate: ptr(uint32(1000))}, true},
@@ -309,7 +310,7 @@ func TestResolveValid(t *testing.T) {
 		{"everything", `"deviceID":"0000:01:10.0","vlan":100,"vlanQoS":5,"vlanProto":"802.1ad","mac":"02:00:00:00:00:01",
 			"spoofchk":"off","trust":"on","link_state":"disable","min_tx_rate":10,"max_tx_rate":20,"mtu":1400`, nil,
 			config.Settings{DeviceID: "0000:01:10.0", MAC: mac("02:00:00:00:00:01"), Vlan: ptr(100), VlanQoS: ptr(5),
-				VlanProto: ptr(0x88a8), SpoofChk: ptr(false), Trust: ptr(true), LinkState: ptr(config.LinkStateDisable),
+				VlanProto: ptr(0x88a8), SpoofChk: ptr(false), Trust: ptr(true), LinkState: ptr(attach.LinkStateDisable),
 				MinTxRate: ptr(uint32(10)), MaxTxRate: ptr(uint32(20)), MTU: 1400}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/node"
 )
@@ -129,13 +130,13 @@ var fzPCIRe = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$
 
 func fzCheckSettings(t *testing.T, c *config.NetConf, args *config.Args, s *config.Settings) {
 	t.Helper()
-	if c.Mode != "" && c.Mode != config.ModeVhostUser {
+	if c.Mode != "" && c.Mode != attach.ModeVhostUser {
 		t.Errorf("mode %q accepted", c.Mode)
 	}
 	if s.DeviceID != c.Device() {
 		t.Errorf("DeviceID %q, want %q", s.DeviceID, c.Device())
 	}
-	if c.Mode != config.ModeVhostUser && s.DeviceID != "" && !fzPCIRe.MatchString(s.DeviceID) {
+	if c.Mode != attach.ModeVhostUser && s.DeviceID != "" && !fzPCIRe.MatchString(s.DeviceID) {
 		t.Errorf("DeviceID %q is not a PCI address", s.DeviceID)
 	}
 	if f := s.DeviceInfoFile; f != c.RuntimeConfig.DeviceInfoFile || (f != "" && (!filepath.IsAbs(f) || filepath.Clean(f) != f)) {
@@ -189,7 +190,7 @@ func fzCheckSettings(t *testing.T, c *config.NetConf, args *config.Args, s *conf
 			t.Errorf("%s %q resolved to %v", b.name, b.in, fzDeref(b.out))
 		}
 	}
-	if s.LinkState != nil && *s.LinkState > config.LinkStateDisable {
+	if s.LinkState != nil && *s.LinkState > attach.LinkStateDisable {
 		t.Errorf("link state %d", *s.LinkState)
 	}
 	for _, r := range []*uint32{s.MinTxRate, s.MaxTxRate} {

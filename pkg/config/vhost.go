@@ -10,10 +10,6 @@ import (
 	"github.com/fastpath-cni/fastpath/pkg/node"
 )
 
-// ModeVhostUser selects the vhost-user mode ("mode" in the config); without
-// it fastpath attaches the VF named by deviceID.
-const ModeVhostUser = "vhostuser"
-
 // Vhost-user backends and socket roles.
 const (
 	BackendOVS         = "ovs"

@@ -44,24 +44,27 @@ type Dir struct {
 	GID      int // -1: leave the group alone
 }
 
-// Create makes the pod's directory (and its base, 0755) and tells whether
-// it made it, so that DEL removes only what ADD created.
-func (d Dir) Create() (created bool, err error) {
+// Create makes the pod's directory (and its base, 0755). Another interface
+// of the same pod may have made it already: then it is left as it is. DEL
+// removes it once it is empty (RemoveDirIfEmpty), whichever interface made
+// it: the directory is fastpath's, under the node's pods directory, and
+// nothing else removes it when the pod is gone.
+func (d Dir) Create() error {
 	if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
-		return false, fmt.Errorf("creating %s: %w", filepath.Dir(d.Path), err)
+		return fmt.Errorf("creating %s: %w", filepath.Dir(d.Path), err)
 	}
 	if err := os.Mkdir(d.Path, d.DirMode); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return false, nil // another interface of the same pod made it
+			return nil
 		}
-		return false, fmt.Errorf("creating %s: %w", d.Path, err)
+		return fmt.Errorf("creating %s: %w", d.Path, err)
 	}
 	// Mkdir's mode passes through the umask: set it exactly.
 	if err := d.own(d.Path, d.DirMode); err != nil {
 		os.Remove(d.Path)
-		return false, err
+		return err
 	}
-	return true, nil
+	return nil
 }
 
 func (d Dir) own(path string, mode os.FileMode) error {

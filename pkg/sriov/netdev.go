@@ -20,14 +20,14 @@ var ErrNetdevGone = errors.New("VF netdev not found")
 // NetdevState is the part of the VF netdev's own state that fastpath changes.
 type NetdevState struct {
 	// Index identifies the netdev where the kernel names no parent device.
-	Index int    `json:"index"`
-	Name  string `json:"name"`
-	MAC   string `json:"mac"`
-	MTU   int    `json:"mtu"`
-	Up    bool   `json:"up"`
+	Index int
+	Name  string
+	MAC   string
+	MTU   int
+	Up    bool
 	// Perm is the driver's permanent address; igbvf re-reads it from the
 	// PF whenever it resets, so a MAC change can leave it changed.
-	Perm string `json:"perm,omitempty"`
+	Perm string
 }
 
 // ErrUnsafeNetdev is a netdev that must never move into a pod: not the VF's

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 )
 
@@ -18,15 +19,15 @@ var ErrNoVFInfo = errors.New("PF reports no such VF")
 
 // PFSettings is the PF-side state of one VF, as `ip link show PF` lists it.
 type PFSettings struct {
-	MAC       string `json:"mac"`
-	Vlan      int    `json:"vlan"`
-	QoS       int    `json:"qos"`
-	VlanProto int    `json:"vlanProto"`
-	SpoofChk  bool   `json:"spoofchk"`
-	Trust     bool   `json:"trust"`
-	LinkState uint32 `json:"linkState"`
-	MinTxRate uint32 `json:"minTxRate"`
-	MaxTxRate uint32 `json:"maxTxRate"`
+	MAC       string
+	Vlan      int
+	QoS       int
+	VlanProto int
+	SpoofChk  bool
+	Trust     bool
+	LinkState uint32
+	MinTxRate uint32
+	MaxTxRate uint32
 }
 
 // ReadPFSettings reads the PF link with its VF table (one netlink request)
@@ -107,7 +108,7 @@ func Neutral(cur *PFSettings, s *config.Settings) *PFSettings {
 		n.Trust = false
 	}
 	if s.LinkState != nil {
-		n.LinkState = config.LinkStateAuto
+		n.LinkState = attach.LinkStateAuto
 	}
 	if s.MinTxRate != nil || s.MaxTxRate != nil {
 		n.MinTxRate, n.MaxTxRate = 0, 0
@@ -156,7 +157,7 @@ func SetPFSettings(h *netlink.Handle, pf netlink.Link, idx int, cur, want *PFSet
 	}
 	if cur.LinkState != want.LinkState {
 		if err := h.LinkSetVfState(pf, idx, want.LinkState); err != nil {
-			return refused("link_state", linkStateName(want.LinkState), err)
+			return refused("link_state", attach.LinkStateName(want.LinkState), err)
 		}
 	}
 	if cur.MinTxRate != want.MinTxRate || cur.MaxTxRate != want.MaxTxRate {
@@ -185,20 +186,8 @@ func Mismatches(got, want *PFSettings) []string {
 	add("vlanProto", got.VlanProto, want.VlanProto)
 	add("spoofchk", got.SpoofChk, want.SpoofChk)
 	add("trust", got.Trust, want.Trust)
-	add("link_state", linkStateName(got.LinkState), linkStateName(want.LinkState))
+	add("link_state", attach.LinkStateName(got.LinkState), attach.LinkStateName(want.LinkState))
 	add("min_tx_rate", got.MinTxRate, want.MinTxRate)
 	add("max_tx_rate", got.MaxTxRate, want.MaxTxRate)
 	return out
-}
-
-func linkStateName(s uint32) string {
-	switch s {
-	case config.LinkStateAuto:
-		return "auto"
-	case config.LinkStateEnable:
-		return "enable"
-	case config.LinkStateDisable:
-		return "disable"
-	}
-	return fmt.Sprint(s)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 )
 
@@ -16,7 +17,7 @@ func ptr[T any](v T) *T { return &v }
 // the cases below ask for.
 var cur = PFSettings{
 	MAC: "02:00:00:00:00:01", Vlan: 100, QoS: 3, VlanProto: 0x88a8,
-	SpoofChk: true, Trust: false, LinkState: config.LinkStateAuto, MinTxRate: 10, MaxTxRate: 100,
+	SpoofChk: true, Trust: false, LinkState: attach.LinkStateAuto, MinTxRate: 10, MaxTxRate: 100,
 }
 
 func TestDesired(t *testing.T) {
@@ -55,21 +56,21 @@ func TestDesired(t *testing.T) {
 		{"spoofchk on (unchanged)", config.Settings{SpoofChk: ptr(true)}, cur},
 		{"trust on", config.Settings{Trust: ptr(true)},
 			with(func(d *PFSettings) { d.Trust = true })},
-		{"link_state disable", config.Settings{LinkState: ptr(config.LinkStateDisable)},
-			with(func(d *PFSettings) { d.LinkState = config.LinkStateDisable })},
-		{"link_state enable", config.Settings{LinkState: ptr(config.LinkStateEnable)},
-			with(func(d *PFSettings) { d.LinkState = config.LinkStateEnable })},
+		{"link_state disable", config.Settings{LinkState: ptr(attach.LinkStateDisable)},
+			with(func(d *PFSettings) { d.LinkState = attach.LinkStateDisable })},
+		{"link_state enable", config.Settings{LinkState: ptr(attach.LinkStateEnable)},
+			with(func(d *PFSettings) { d.LinkState = attach.LinkStateEnable })},
 		{"min rate", config.Settings{MinTxRate: ptr(uint32(0))},
 			with(func(d *PFSettings) { d.MinTxRate = 0 })},
 		{"max rate", config.Settings{MaxTxRate: ptr(uint32(5000))},
 			with(func(d *PFSettings) { d.MaxTxRate = 5000 })},
 		{"everything", config.Settings{
 			MAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, Vlan: ptr(4094), VlanQoS: ptr(1), VlanProto: ptr(0x8100),
-			SpoofChk: ptr(false), Trust: ptr(true), LinkState: ptr(config.LinkStateEnable),
+			SpoofChk: ptr(false), Trust: ptr(true), LinkState: ptr(attach.LinkStateEnable),
 			MinTxRate: ptr(uint32(1)), MaxTxRate: ptr(uint32(2)),
 		}, PFSettings{
 			MAC: "02:00:00:00:00:02", Vlan: 4094, QoS: 1, VlanProto: 0x8100,
-			SpoofChk: false, Trust: true, LinkState: config.LinkStateEnable, MinTxRate: 1, MaxTxRate: 2,
+			SpoofChk: false, Trust: true, LinkState: attach.LinkStateEnable, MinTxRate: 1, MaxTxRate: 2,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,11 +96,11 @@ func TestDesiredFromConfig(t *testing.T) {
 		want        PFSettings
 	}{
 		{"vlan only", `"vlan":42`, PFSettings{MAC: cur.MAC, Vlan: 42, QoS: 0, VlanProto: 0x8100, SpoofChk: true,
-			LinkState: config.LinkStateAuto, MinTxRate: 10, MaxTxRate: 100}},
+			LinkState: attach.LinkStateAuto, MinTxRate: 10, MaxTxRate: 100}},
 		{"QinQ", `"vlan":42,"vlanQoS":4,"vlanProto":"802.1ad"`, PFSettings{MAC: cur.MAC, Vlan: 42, QoS: 4, VlanProto: 0x88a8,
-			SpoofChk: true, LinkState: config.LinkStateAuto, MinTxRate: 10, MaxTxRate: 100}},
+			SpoofChk: true, LinkState: attach.LinkStateAuto, MinTxRate: 10, MaxTxRate: 100}},
 		{"switches", `"spoofchk":"off","trust":"on","link_state":"disable"`, PFSettings{MAC: cur.MAC, Vlan: 100, QoS: 3,
-			VlanProto: 0x88a8, SpoofChk: false, Trust: true, LinkState: config.LinkStateDisable, MinTxRate: 10, MaxTxRate: 100}},
+			VlanProto: 0x88a8, SpoofChk: false, Trust: true, LinkState: attach.LinkStateDisable, MinTxRate: 10, MaxTxRate: 100}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := config.Parse([]byte(`{"cniVersion":"1.0.0","name":"n","type":"fastpath",` + tc.extra + `}`))
@@ -137,7 +138,7 @@ func TestMismatches(t *testing.T) {
 		{"proto", with(func(d *PFSettings) { d.VlanProto = 0x8100 }), []string{"vlanProto is 33024, want 34984"}},
 		{"spoofchk", with(func(d *PFSettings) { d.SpoofChk = false }), []string{"spoofchk is false, want true"}},
 		{"trust", with(func(d *PFSettings) { d.Trust = true }), []string{"trust is true, want false"}},
-		{"link_state by name", with(func(d *PFSettings) { d.LinkState = config.LinkStateDisable }),
+		{"link_state by name", with(func(d *PFSettings) { d.LinkState = attach.LinkStateDisable }),
 			[]string{"link_state is disable, want auto"}},
 		{"link_state unknown number", with(func(d *PFSettings) { d.LinkState = 9 }), []string{"link_state is 9, want auto"}},
 		{"min rate", with(func(d *PFSettings) { d.MinTxRate = 0 }), []string{"min_tx_rate is 0, want 10"}},
@@ -149,7 +150,7 @@ func TestMismatches(t *testing.T) {
 			"trust is true, want false", "max_tx_rate is 1, want 100",
 		}},
 		{"all", PFSettings{MAC: "02:00:00:00:00:02", Vlan: 1, QoS: 1, VlanProto: 0x8100, SpoofChk: false, Trust: true,
-			LinkState: config.LinkStateEnable, MinTxRate: 1, MaxTxRate: 1}, []string{
+			LinkState: attach.LinkStateEnable, MinTxRate: 1, MaxTxRate: 1}, []string{
 			"mac is 02:00:00:00:00:02, want 02:00:00:00:00:01", "vlan is 1, want 100", "vlanQoS is 1, want 3",
 			"vlanProto is 33024, want 34984", "spoofchk is false, want true", "trust is true, want false",
 			"link_state is enable, want auto", "min_tx_rate is 1, want 10", "max_tx_rate is 1, want 100",
@@ -191,9 +192,9 @@ func TestFromVfInfo(t *testing.T) {
 		{"802.1ad kept", netlink.VfInfo{Mac: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Vlan: 10, VlanProto: 0x88a8},
 			PFSettings{MAC: "02:00:00:00:00:01", Vlan: 10, VlanProto: 0x88a8}},
 		{"flags and rates", netlink.VfInfo{Mac: net.HardwareAddr{0, 0, 0, 0, 0, 0}, Spoofchk: true, Trust: 1,
-			LinkState: config.LinkStateDisable, MinTxRate: 5, MaxTxRate: 50, VlanProto: 0x8100},
+			LinkState: attach.LinkStateDisable, MinTxRate: 5, MaxTxRate: 50, VlanProto: 0x8100},
 			PFSettings{MAC: "00:00:00:00:00:00", VlanProto: 0x8100, SpoofChk: true, Trust: true,
-				LinkState: config.LinkStateDisable, MinTxRate: 5, MaxTxRate: 50}},
+				LinkState: attach.LinkStateDisable, MinTxRate: 5, MaxTxRate: 50}},
 		{"no MAC", netlink.VfInfo{}, PFSettings{VlanProto: 0x8100}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 )
 
@@ -33,58 +34,52 @@ var (
 	ErrCorrupt = errors.New("record is corrupt")
 )
 
-// Record is everything fastpath needs to undo one attachment.
+// Record is everything fastpath needs to undo one attachment, as this
+// release works with it; format.go holds how it is written on disk.
 type Record struct {
-	Network     string `json:"network"`
-	ContainerID string `json:"containerID"`
-	IfName      string `json:"ifname"`
-	NetNS       string `json:"netns"`
-	Mode        string `json:"mode"` // ModeKernel, ModeUserspace or ModeVhostUser
+	Network     string
+	ContainerID string
+	IfName      string
+	NetNS       string
+	Mode        string // attach.ModeKernel, attach.ModeUserspace or attach.ModeVhostUser
 	// Device is what the attachment holds, locked and claimed by this name:
 	// the VF's PCI address, or the vhost-user port.
-	Device string `json:"device"`
+	Device string
 
-	PCI     string `json:"pci,omitempty"`
-	PF      string `json:"pf"`
-	PFPCI   string `json:"pfPCI"`
-	VFIndex int    `json:"vfIndex"`
-	Driver  string `json:"driver"`
+	// The VF (both VF modes).
+	PCI     string
+	PF      string
+	PFPCI   string
+	VFIndex int
+	Driver  string
+	// PFOrig is nil when ADD asked for no PF-side setting; NetdevOrig is
+	// the kernel VF's netdev as found.
+	PFOrig     *sriov.PFSettings
+	NetdevOrig *sriov.NetdevState
 
-	Vhost *Vhost `json:"vhost,omitempty"`
+	Vhost *Vhost
 
 	// DeviceInfoFile is the device-info file ADD wrote, "" if none.
-	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
-
-	// PFOrig is nil when ADD asked for no PF-side setting.
-	PFOrig     *sriov.PFSettings  `json:"pfOrig,omitempty"`
-	NetdevOrig *sriov.NetdevState `json:"netdevOrig,omitempty"`
+	DeviceInfoFile string
 
 	// Config is the network config of the ADD: GC and reclaim release the
 	// IPAM lease with it when no runtime hands them one.
-	Config json.RawMessage `json:"config"`
-	Args   string          `json:"args,omitempty"`
+	Config json.RawMessage
+	Args   string
 }
-
-// Attachment modes: a VF on its kernel driver moves into the pod; a VF on a
-// userspace driver (vfio-pci, uio) stays put and is configured from the PF.
-const (
-	ModeKernel    = "kernel"
-	ModeUserspace = "userspace"
-	ModeVhostUser = "vhostuser"
-)
 
 // Vhost is what a vhost-user attachment made: the OVS port (backend "ovs")
 // and the files in the pod's directory.
 type Vhost struct {
-	Backend string `json:"backend"`
-	OVSDB   string `json:"ovsdb,omitempty"`
-	Bridge  string `json:"bridge,omitempty"`
-	Port    string `json:"port,omitempty"`
-	Role    string `json:"role"`
-	PodDir  string `json:"podDir"`
-	Socket  string `json:"socket"`
-	JSON    string `json:"json"`
-	Vlan    int    `json:"vlan,omitempty"`
+	Backend string
+	OVSDB   string
+	Bridge  string
+	Port    string
+	Role    string
+	PodDir  string
+	Socket  string
+	JSON    string
+	Vlan    int
 }
 
 // Key names the attachment; CNI forbids ':' and '/' in all three parts.
@@ -102,7 +97,9 @@ func (s Store) recordPath(key string) string {
 	return filepath.Join(s.Dir, "attachments", key+".json")
 }
 
-// Load reads a record; it returns (nil, nil) when there is none.
+// Load reads a record of any version this release knows; it returns (nil,
+// nil) when there is none, ErrCorrupt for one it cannot read, and ErrNewer
+// for one that a later release wrote.
 func (s Store) Load(key string) (*Record, error) {
 	b, err := readFile(s.recordPath(key))
 	if errors.Is(err, os.ErrNotExist) {
@@ -111,12 +108,18 @@ func (s Store) Load(key string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading record %s: %w", key, err)
 	}
-	r := &Record{}
-	if err := decodeRecord(b, r); err != nil {
-		return nil, fmt.Errorf("decoding record %s: %w: %w", key, ErrCorrupt, err)
+	r, err := decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("decoding record %s: %w", key, err)
 	}
 	if r.Key() != key || r.Device == "" {
 		return nil, fmt.Errorf("record %s names %s on %q: %w", key, r.Key(), r.Device, ErrCorrupt)
+	}
+	switch {
+	case r.Mode == attach.ModeVhostUser && r.Vhost == nil:
+		return nil, fmt.Errorf("record %s: mode %s without its vhost member: %w", key, r.Mode, ErrCorrupt)
+	case r.Mode != attach.ModeVhostUser && r.Mode != attach.ModeKernel && r.Mode != attach.ModeUserspace:
+		return nil, fmt.Errorf("record %s: mode %q: %w", key, r.Mode, ErrCorrupt)
 	}
 	return r, nil
 }
@@ -143,7 +146,7 @@ func (s Store) Quarantine(key string) error {
 
 // Save writes a record atomically.
 func (s Store) Save(r *Record) error {
-	b, err := encodeRecord(r)
+	b, err := encode(r)
 	if err != nil {
 		return fmt.Errorf("encoding record %s: %w", r.Key(), err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 )
 
@@ -68,7 +69,7 @@ func TestKey(t *testing.T) {
 
 func TestSaveLoad(t *testing.T) {
 	s := newStore(t)
-	minimal := &Record{Network: "net1", ContainerID: "c2", IfName: "eth0", Device: "0000:01:10.0", Config: json.RawMessage(`{}`)}
+	minimal := &Record{Network: "net1", ContainerID: "c2", IfName: "eth0", Mode: attach.ModeUserspace, Device: "0000:01:10.0", Config: json.RawMessage(`{}`)}
 	for _, r := range []*Record{record("net1", "c1", "net1"), minimal, record("net-2", "c1", "net1")} {
 		if err := s.Save(r); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
 	"github.com/fastpath-cni/fastpath/test/fakesysfs"
@@ -228,7 +229,7 @@ func (nd *scaleNode) release(key string) error {
 func scaleRecord(pci string, pf fakesysfs.PF, idx int) *state.Record {
 	return &state.Record{
 		Network: "scale", ContainerID: "pod-" + pci, IfName: "net1", NetNS: "/var/run/netns/pod-" + pci,
-		Mode: state.ModeKernel, Device: pci, PCI: pci, PF: pf.Netdev, PFPCI: pf.PCI, VFIndex: idx, Driver: "iavf",
+		Mode: attach.ModeKernel, Device: pci, PCI: pci, PF: pf.Netdev, PFPCI: pf.PCI, VFIndex: idx, Driver: "iavf",
 		Config: []byte(`{"cniVersion":"1.1.0","name":"scale","type":"fastpath","deviceID":"` + pci +
 			`","vlan":100,"mac":"02:fa:00:00:00:01","mtu":1400,"ipam":{"type":"host-local","subnet":"10.10.0.0/16"}}`),
 		PFOrig:     &sriov.PFSettings{MAC: "00:00:00:00:00:00", VlanProto: 0x8100, SpoofChk: true},

@@ -17,4 +17,15 @@ go build -o "$BIN/" ./cmd/fastpathctl
 # The fault-injection build: dies at the step FASTPATH_CRASH_AT names.
 go build -tags faultinject -o "$BIN/fastpath-crash" ./cmd/fastpath
 go test -c -tags e2e -o "$BIN/e2e.test" ./test/e2e
+# fastpath as it was when it wrote version 1 records, for the upgrade tests
+# (test/e2e/upgrade_test.go), built from the repository's own history.
+V1=4209b6f
+if git cat-file -e "$V1^{commit}" 2>/dev/null; then
+  mkdir -p "$BIN/v1src" "$BIN/v1"
+  git archive "$V1" | tar -x -C "$BIN/v1src"
+  (cd "$BIN/v1src" && go build -o "$BIN/v1/fastpath" ./cmd/fastpath)
+  rm -rf "$BIN/v1src"
+else
+  echo "run.sh: commit $V1 is not in this clone's history: the upgrade tests will skip" >&2
+fi
 test/vm/run.sh --timeout 1200 "$BIN" -- e2e.test -test.v "$@"

@@ -19,6 +19,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+
+	"github.com/fastpath-cni/fastpath/test/cnitest"
 )
 
 // ADD announces the pod's address at once: the wire sees a gratuitous ARP
@@ -326,4 +328,51 @@ func TestStdoutOnlyResult(t *testing.T) {
 		json.Unmarshal([]byte(lines[1]), &del) != nil || add["msg"] != "ADD done" || del["msg"] != "DEL done" {
 		t.Errorf("with logFile, want its ADD done and DEL done lines and an empty stderr, got file:\n%s\nstderr:\n%s%s", b, addLogs, delLogs)
 	}
+}
+
+// The IPAM plugin gets the runtime's environment, not fastpath's own
+// CNI_NETNS_OVERRIDE (which fastpath sets for skel alone): a delegated
+// plugin that trusted it would skip its own namespace check.
+func TestIPAMEnvironment(t *testing.T) {
+	nd := newNode(t, 1)
+	dir := t.TempDir()
+	dump := filepath.Join(dir, "ipam.env")
+	for _, b := range []string{"fastpath", "host-local"} {
+		must(t, os.Symlink(filepath.Join(binDir, b), filepath.Join(dir, b)))
+	}
+	// An IPAM plugin that notes its environment, then is host-local.
+	script := "#!/bin/sh\nenv > " + dump + "\nexec " + filepath.Join(binDir, "host-local") + "\n"
+	must(t, os.WriteFile(filepath.Join(dir, "env-ipam"), []byte(script), 0o755))
+	n := cnitest.NewNet(t, dir)
+	n.SetNode("sysfsRoot", nd.sysfs)
+	p := n.Plugin("10.77.0.0/24", map[string]any{"deviceID": vfPCI})
+	p["ipam"].(map[string]any)["type"] = "env-ipam"
+	l := n.List("1.1.0", p)
+	r := rt(nd.pod(), "c1", "net1")
+	_, err := n.Add(l, r)
+	must(t, err)
+	must(t, n.Del(l, r))
+	b, err := os.ReadFile(dump)
+	must(t, err)
+	if !strings.Contains(string(b), "CNI_COMMAND=DEL") || strings.Contains(string(b), "CNI_NETNS_OVERRIDE") {
+		t.Errorf("the IPAM plugin's environment:\n%s\nwant CNI_COMMAND=DEL and no CNI_NETNS_OVERRIDE", b)
+	}
+	n.Released(t)
+}
+
+// A vhost-user ADD refuses the host's own namespace as the pod's, before it
+// makes anything, as a VF's does.
+func TestVhostRefusesHostNetNS(t *testing.T) {
+	n := cnitest.NewNet(t, binDir)
+	src := filepath.Join(n.Dir, "switch", "vhost0.sock")
+	listen(t, src)
+	l := vhostConf(n, map[string]any{"backend": "provisioned"}, map[string]any{"deviceID": src})
+	_, err := n.Add(l, &libcni.RuntimeConf{ContainerID: "c1", NetNS: "/proc/self/ns/net", IfName: "net1"})
+	if cniCode(err) != types.ErrInvalidNetNS || !strings.Contains(err.Error(), "host's own namespace") {
+		t.Errorf("ADD into the host's namespace = %v, want code 8", err)
+	}
+	if _, err := os.Stat(filepath.Join(n.Dir, "pods")); !os.IsNotExist(err) {
+		t.Errorf("pods directory made: %v", err)
+	}
+	n.Released(t)
 }
