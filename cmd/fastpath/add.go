@@ -61,11 +61,11 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 
 	// 2. Own the VF for the whole call.
-	key, unlock, err := c.own(s.DeviceID)
+	key, held, err := c.own(s.DeviceID)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer held.Unlock()
 
 	// 3. Find the VF; its bound driver decides the mode.
 	vf, err := c.sysfs.LookupVF(s.DeviceID)
@@ -107,12 +107,12 @@ func (c *call) add() (_ *current.Result, err error) {
 			return nil, err
 		}
 	}
-	if err := c.store.Save(rec); err != nil {
+	if err := held.Save(rec); err != nil {
 		return nil, err
 	}
 	crash.Point("add/recorded")
-	if err := c.store.Claim(rec.Device, key); err != nil {
-		return nil, errors.Join(err, c.store.Remove(key))
+	if err := held.Claim(key); err != nil {
+		return nil, errors.Join(err, held.Remove(key))
 	}
 	crash.Point("add/claimed")
 	c.log.Debug("recorded VF")
@@ -121,7 +121,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		if err != nil {
 			c.log.Warn("rolling back ADD", "error", err)
 			lease.wait() // its lease too is released, not left to come later
-			err = errors.Join(err, c.release(rec, c.args.Netns))
+			err = errors.Join(err, c.release(held, rec, c.args.Netns))
 		}
 	}()
 
@@ -209,9 +209,9 @@ func (c *call) add() (_ *current.Result, err error) {
 
 // own locks device for the rest of the call and makes sure this attachment
 // is new and the device free (reclaimed from a dead pod if need be). It
-// returns the attachment's key and the unlock.
-func (c *call) own(device string) (string, func(), error) {
-	unlock, err := c.store.Lock(device, lockWait)
+// returns the attachment's key and the held lock.
+func (c *call) own(device string) (string, *state.Held, error) {
+	held, err := c.store.Lock(device, lockWait)
 	if err != nil {
 		return "", nil, err
 	}
@@ -222,18 +222,18 @@ func (c *call) own(device string) (string, func(), error) {
 		err = fmt.Errorf("attachment %s exists already, on %s: %w", key, old.Device, errAttached)
 	}
 	if err == nil {
-		err = c.reclaimStale(device)
+		err = c.reclaimStale(held, device)
 	}
 	if err != nil {
-		unlock()
+		held.Unlock()
 		return "", nil, err
 	}
-	return key, unlock, nil
+	return key, held, nil
 }
 
 // reclaimStale frees a device whose recorded owner's namespace is gone (a
 // pod whose DEL never came, a node that rebooted); a live owner is an error.
-func (c *call) reclaimStale(device string) error {
+func (c *call) reclaimStale(held *state.Held, device string) error {
 	owner, err := c.store.Owner(device)
 	if err != nil || owner == "" {
 		return err
@@ -241,20 +241,20 @@ func (c *call) reclaimStale(device string) error {
 	rec, err := c.store.Load(owner)
 	if errors.Is(err, state.ErrCorrupt) {
 		c.log.Error("the device's owner has a corrupt record; setting it aside", "owner", owner, "error", err)
-		return c.store.Quarantine(owner)
+		return c.store.Quarantine(owner, held)
 	}
 	if err != nil {
 		return err
 	}
 	if rec == nil {
 		c.log.Warn("dropping a claim without a record", "owner", owner)
-		return c.store.Release(device, owner)
+		return held.Release(owner)
 	}
 	if attach.NetNSAlive(rec.NetNS) {
 		return fmt.Errorf("%s belongs to container %s as %s in %s: %w", device, rec.ContainerID, rec.IfName, rec.NetNS, errAttached)
 	}
 	c.log.Warn("reclaiming a device from a dead namespace", "owner", owner, "netns", rec.NetNS)
-	return c.release(rec, "")
+	return c.release(held, rec, "")
 }
 
 // newResult starts the result from prevResult (when chained) and appends

@@ -40,7 +40,7 @@ func (c *call) del() error {
 		// A record we cannot read must not block the pod's removal: set it
 		// aside and release what the runtime's config names.
 		c.log.Error("corrupt record; releasing without it", "error", err)
-		err = c.store.Quarantine(key)
+		err = c.store.Quarantine(key, nil)
 	}
 	if err != nil {
 		return err
@@ -54,23 +54,24 @@ func (c *call) del() error {
 // releaseLocked releases rec under its device's lock, re-reading it first:
 // another DEL or GC may have released it while this call waited.
 func (c *call) releaseLocked(rec *state.Record, netnsPath string) error {
-	unlock, err := c.store.Lock(rec.Device, lockWait)
+	held, err := c.store.Lock(rec.Device, lockWait)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer held.Unlock()
 	if rec, err = c.store.Load(rec.Key()); err != nil || rec == nil {
 		return err
 	}
-	return c.release(rec, netnsPath)
+	return c.release(held, rec, netnsPath)
 }
 
 // release undoes everything an attachment did: the VF netdev back to the
 // host with its name, MAC and MTU, the PF-side settings, the IPAM lease, the
 // claim and the record. ADD's rollback, DEL, GC and reclaim all come here.
 // It touches the device only while the record still owns it, so that a
-// late DEL of an old pod never disturbs the VF's new owner.
-func (c *call) release(rec *state.Record, netnsPath string) error {
+// late DEL of an old pod never disturbs the VF's new owner. The caller
+// holds the device's lock.
+func (c *call) release(held *state.Held, rec *state.Record, netnsPath string) error {
 	if netnsPath == "" {
 		netnsPath = rec.NetNS
 	}
@@ -110,11 +111,11 @@ func (c *call) release(rec *state.Record, netnsPath string) error {
 		return err
 	}
 	crash.Point("del/undone")
-	if err := c.store.Release(rec.Device, key); err != nil {
+	if err := held.Release(key); err != nil {
 		return err
 	}
 	crash.Point("del/released")
-	return c.store.Remove(key)
+	return held.Remove(key)
 }
 
 func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
@@ -214,11 +215,11 @@ func (c *call) delWithoutRecord() error {
 // evictUnrecorded moves an unrecorded VF out of the pod. Its original name is
 // unknown, so it comes back as attach.ReturnedName.
 func (c *call) evictUnrecorded(pci string) error {
-	unlock, err := c.store.Lock(pci, lockWait)
+	held, err := c.store.Lock(pci, lockWait)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer held.Unlock()
 	if owner, err := c.store.Owner(pci); err != nil || owner != "" {
 		return err // somebody else's VF now
 	}
@@ -299,7 +300,7 @@ func (c *call) gcOne(key string) error {
 	if errors.Is(err, state.ErrCorrupt) {
 		// Nothing can be undone from it; the lease at least is known.
 		c.log.Error("corrupt record; releasing its lease only", "error", err)
-		return errors.Join(c.store.Quarantine(key), c.gcLease(key))
+		return errors.Join(c.store.Quarantine(key, nil), c.gcLease(key))
 	}
 	if err != nil || rec == nil {
 		return err

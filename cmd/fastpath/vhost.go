@@ -68,11 +68,11 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 
 	// Own the port (or the provisioned socket) for the whole call.
 	device := vhostDevice(v, c.args.ContainerID, c.args.IfName)
-	key, unlock, err := c.own(device)
+	key, held, err := c.own(device)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer held.Unlock()
 
 	// Record, claim, then act.
 	rec := &state.Record{
@@ -87,12 +87,12 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if v.Backend == config.BackendOVS {
 		rec.Vhost.Port = device
 	}
-	if err := c.store.Save(rec); err != nil {
+	if err := held.Save(rec); err != nil {
 		return nil, err
 	}
 	crash.Point("add/recorded")
-	if err := c.store.Claim(device, key); err != nil {
-		return nil, errors.Join(err, c.store.Remove(key))
+	if err := held.Claim(key); err != nil {
+		return nil, errors.Join(err, held.Remove(key))
 	}
 	crash.Point("add/claimed")
 	var lease *ipamRun
@@ -100,7 +100,7 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 		if err != nil {
 			c.log.Warn("rolling back ADD", "error", err)
 			lease.wait() // its lease too is released, not left to come later
-			err = errors.Join(err, c.release(rec, c.args.Netns))
+			err = errors.Join(err, c.release(held, rec, c.args.Netns))
 		}
 	}()
 	// The IPAM plugin runs while the port is made, if it can (see ipamAside).

@@ -286,11 +286,11 @@ func (c *gc) danglingClaims(inv *inventory) {
 // removeClaim drops a dangling claim under the device's lock, the way the
 // plugin's ADD drops one, after checking again that no record appeared.
 func (c *gc) removeClaim(inv *inventory, device, key string) error {
-	unlock, err := inv.store.Lock(device, lockWait)
+	held, err := inv.store.Lock(device, lockWait)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer held.Unlock()
 	rec, err := inv.store.Load(key)
 	if err != nil && !errors.Is(err, state.ErrCorrupt) {
 		return err
@@ -298,7 +298,7 @@ func (c *gc) removeClaim(inv *inventory, device, key string) error {
 	if rec != nil || err != nil {
 		return fmt.Errorf("%s has a record now: %w", key, errSkip)
 	}
-	return inv.store.Release(device, key)
+	return held.Release(key)
 }
 
 func (c *gc) corruptRecords(inv *inventory) {
@@ -372,11 +372,11 @@ func (c *gc) deletePort(ctx context.Context, inv *inventory, o *dpdk.OVS, p dpdk
 	// Under the plugin's lock on the port, if the plugin ever made its
 	// state directory here: an ADD in flight records before it adds.
 	if _, err := os.Stat(inv.store.Dir); err == nil {
-		unlock, err := inv.store.Lock(p.Name, lockWait)
+		held, err := inv.store.Lock(p.Name, lockWait)
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		defer held.Unlock()
 		if rec, err := inv.store.Load(key); err != nil || rec != nil {
 			return fmt.Errorf("%s has a record now: %w", key, errSkip)
 		}

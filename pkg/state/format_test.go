@@ -72,7 +72,7 @@ func TestReadsVersion1(t *testing.T) {
 				t.Fatalf("version 1 record read as\n%+v\nwant\n%+v", got, w)
 			}
 			// Written back, it is version 2, and reads the same.
-			if err := s.Save(got); err != nil {
+			if err := save(s, got); err != nil {
 				t.Fatal(err)
 			}
 			b2, _ := os.ReadFile(p)
@@ -96,7 +96,7 @@ func TestReadsVersion1(t *testing.T) {
 func TestRefusesNewerVersion(t *testing.T) {
 	s := newStore(t)
 	r := record("net1", "c1", "net1")
-	if err := s.Save(r); err != nil {
+	if err := save(s, r); err != nil {
 		t.Fatal(err)
 	}
 	p := s.recordPath(r.Key())

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
@@ -62,7 +63,7 @@ func fzRecords() []*state.Record {
 	ovs.Config = conf(`"mode":"vhostuser","vhostuser":{"backend":"ovs","bridge":"br-dpdk","vlan":42},`)
 
 	prov := base()
-	prov.Mode, prov.Device = attach.ModeVhostUser, "/var/run/vhost/vhost0.sock"
+	prov.Mode, prov.Device = attach.ModeVhostUser, "vhp0123456789abcdef"
 	prov.Vhost = &state.Vhost{Backend: "provisioned", Role: "client", PodDir: "/var/run/fastpath/pods/u",
 		Socket: "/var/run/fastpath/pods/u/net1.sock", JSON: "/var/run/fastpath/pods/u/net1.json"}
 	prov.Config = conf(`"mode":"vhostuser","deviceID":"/var/run/vhost/vhost0.sock","vhostuser":{"backend":"provisioned"},`)
@@ -115,10 +116,10 @@ func FuzzStateLoad(f *testing.F) {
 		// and another attachment's, as after two ADDs.
 		s := state.Store{Dir: filepath.Join(dir, "fuzzed")}
 		fzWrite(t, filepath.Join(s.Dir, rel), data)
-		if err := s.Claim(fzDevice, key); err != nil {
+		if err := fzLocked(s, fzDevice, func(h *state.Held) error { return h.Claim(key) }); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Claim(fzOther, fzOtherKey); err != nil {
+		if err := fzLocked(s, fzOther, func(h *state.Held) error { return h.Claim(fzOtherKey) }); err != nil {
 			t.Fatal(err)
 		}
 		r, err := s.Load(key)
@@ -181,7 +182,7 @@ func FuzzStateLoad(f *testing.F) {
 // attachment's claim kept.
 func fzQuarantine(t *testing.T, s state.Store, key string) {
 	t.Helper()
-	if err := s.Quarantine(key); err != nil {
+	if err := s.Quarantine(key, nil); err != nil {
 		t.Fatalf("Quarantine: %v", err)
 	}
 	if r, err := s.Load(key); r != nil || err != nil {
@@ -224,7 +225,7 @@ func fzJSONValue(t *testing.T, raw json.RawMessage) any {
 // fzSaved saves r in s and returns the file Save wrote.
 func fzSaved(tb testing.TB, s state.Store, r *state.Record) []byte {
 	tb.Helper()
-	if err := s.Save(r); err != nil {
+	if err := fzLocked(s, r.Device, func(h *state.Held) error { return h.Save(r) }); err != nil {
 		tb.Fatalf("Save: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(s.Dir, fzRecordFile(tb, s)))
@@ -249,7 +250,7 @@ func fzRecordFile(tb testing.TB, s state.Store) string {
 	tb.Helper()
 	var files []string
 	err := filepath.WalkDir(s.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".lock") { // the lock Save was done under
 			rel, _ := filepath.Rel(s.Dir, p)
 			files = append(files, rel)
 		}
@@ -280,4 +281,14 @@ func fzScratch(f *testing.F) string {
 		return dir
 	}
 	return f.TempDir()
+}
+
+// fzLocked runs op under device's lock, as the plugin does.
+func fzLocked(s state.Store, device string, op func(h *state.Held) error) error {
+	h, err := s.Lock(device, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer h.Unlock()
+	return op(h)
 }

@@ -126,8 +126,10 @@ func (s Store) Load(key string) (*Record, error) {
 
 // Quarantine sets a corrupt record aside (as .corrupt, for the operator)
 // and drops every claim it holds, so that it blocks neither DEL, GC nor the
-// device's next ADD.
-func (s Store) Quarantine(key string) error {
+// device's next ADD. Each claim is dropped under its device's lock: held,
+// the lock the caller holds already (ADD reclaiming its device), or one it
+// takes; so that no ADD that reclaimed a device meanwhile loses its claim.
+func (s Store) Quarantine(key string, held *Held) error {
 	p := s.recordPath(key)
 	if err := os.Rename(p, strings.TrimSuffix(p, ".json")+".corrupt"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("setting aside record %s: %w", key, err)
@@ -137,30 +139,31 @@ func (s Store) Quarantine(key string) error {
 		return fmt.Errorf("listing claims: %w", err)
 	}
 	for _, e := range ents {
-		if err := s.Release(e.Name(), key); err != nil {
+		if owner, err := s.Owner(e.Name()); err != nil || owner != key {
+			continue // not its claim (an error shows again under the lock, if ever)
+		}
+		if held != nil && held.device == e.Name() {
+			if err := held.Release(key); err != nil {
+				return err
+			}
+			continue
+		}
+		h, err := s.Lock(e.Name(), quarantineWait)
+		if err != nil {
+			return err
+		}
+		err = h.Release(key)
+		h.Unlock()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Save writes a record atomically.
-func (s Store) Save(r *Record) error {
-	b, err := encode(r)
-	if err != nil {
-		return fmt.Errorf("encoding record %s: %w", r.Key(), err)
-	}
-	return writeAtomic(s.recordPath(r.Key()), b)
-}
-
-// Remove deletes a record; a missing one is fine.
-func (s Store) Remove(key string) error {
-	err := unix.Unlink(s.recordPath(key))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing record %s: %w", key, err)
-	}
-	return nil
-}
+// quarantineWait bounds the wait for the lock of a device whose claim a
+// corrupt record holds.
+const quarantineWait = 10 * time.Second
 
 // List returns the keys of a network's records.
 func (s Store) List(network string) ([]string, error) {
@@ -194,23 +197,6 @@ func (s Store) claimPath(device string) string {
 	return filepath.Join(s.Dir, "devices", device)
 }
 
-// Claim makes key the owner of device. A symlink is created atomically or not
-// at all, so two claims can never both win.
-func (s Store) Claim(device, key string) error {
-	if err := checkName(device); err != nil {
-		return err
-	}
-	p := s.claimPath(device)
-	if err := withDir(filepath.Dir(p), func() error { return unix.Symlink(key, p) }); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			owner, _ := os.Readlink(p)
-			return fmt.Errorf("%s held by %s: %w", device, owner, ErrClaimed)
-		}
-		return fmt.Errorf("claiming %s: %w", device, err)
-	}
-	return nil
-}
-
 // Owner returns the key that holds device, "" if none.
 func (s Store) Owner(device string) (string, error) {
 	owner, err := os.Readlink(s.claimPath(device))
@@ -223,21 +209,19 @@ func (s Store) Owner(device string) (string, error) {
 	return owner, nil
 }
 
-// Release drops key's claim on device, and nobody else's.
-func (s Store) Release(device, key string) error {
-	owner, err := s.Owner(device)
-	if err != nil || owner != key {
-		return err
-	}
-	if err := unix.Unlink(s.claimPath(device)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("releasing %s: %w", device, err)
-	}
-	return nil
+// Held is a device's lock, taken by Lock: the operations that change the
+// device's claim, or the record of an attachment on the device, are its
+// methods, so that none can run without the lock. Every ADD, DEL and GC
+// holds it for its whole work on the device.
+type Held struct {
+	s      Store
+	device string
+	fd     int
 }
 
-// Lock takes the per-device lock, waiting at most wait. The lock is an flock,
-// so a killed process never leaves it held.
-func (s Store) Lock(device string, wait time.Duration) (unlock func(), err error) {
+// Lock takes the per-device lock, waiting at most wait. The lock is an
+// flock, so a killed process never leaves it held.
+func (s Store) Lock(device string, wait time.Duration) (*Held, error) {
 	if err := checkName(device); err != nil {
 		return nil, err
 	}
@@ -249,7 +233,7 @@ func (s Store) Lock(device string, wait time.Duration) (unlock func(), err error
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() { unix.Close(fd) }, nil
+			return &Held{s: s, device: device, fd: fd}, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
 			unix.Close(fd)
@@ -260,4 +244,56 @@ func (s Store) Lock(device string, wait time.Duration) (unlock func(), err error
 		}
 		time.Sleep(pause)
 	}
+}
+
+// Unlock lets the next call have the device.
+func (h *Held) Unlock() { unix.Close(h.fd) }
+
+// Save writes the record of an attachment on the device, atomically.
+func (h *Held) Save(r *Record) error {
+	if r.Device != h.device {
+		return fmt.Errorf("record %s is on %s, not on the locked %s", r.Key(), r.Device, h.device)
+	}
+	b, err := encode(r)
+	if err != nil {
+		return fmt.Errorf("encoding record %s: %w", r.Key(), err)
+	}
+	return writeAtomic(h.s.recordPath(r.Key()), b)
+}
+
+// Remove deletes the record of an attachment on the device; a missing one
+// is fine.
+func (h *Held) Remove(key string) error {
+	err := unix.Unlink(h.s.recordPath(key))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing record %s: %w", key, err)
+	}
+	return nil
+}
+
+// Claim makes key the owner of the device. A symlink is created atomically
+// or not at all, so two claims can never both win.
+func (h *Held) Claim(key string) error {
+	p := h.s.claimPath(h.device)
+	if err := withDir(filepath.Dir(p), func() error { return unix.Symlink(key, p) }); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			owner, _ := os.Readlink(p)
+			return fmt.Errorf("%s held by %s: %w", h.device, owner, ErrClaimed)
+		}
+		return fmt.Errorf("claiming %s: %w", h.device, err)
+	}
+	return nil
+}
+
+// Release drops key's claim on the device, and nobody else's: under the
+// lock, no claim changes between the read and the unlink.
+func (h *Held) Release(key string) error {
+	owner, err := h.s.Owner(h.device)
+	if err != nil || owner != key {
+		return err
+	}
+	if err := unix.Unlink(h.s.claimPath(h.device)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("releasing %s: %w", h.device, err)
+	}
+	return nil
 }

@@ -71,7 +71,7 @@ func TestSaveLoad(t *testing.T) {
 	s := newStore(t)
 	minimal := &Record{Network: "net1", ContainerID: "c2", IfName: "eth0", Mode: attach.ModeUserspace, Device: "0000:01:10.0", Config: json.RawMessage(`{}`)}
 	for _, r := range []*Record{record("net1", "c1", "net1"), minimal, record("net-2", "c1", "net1")} {
-		if err := s.Save(r); err != nil {
+		if err := save(s, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +95,7 @@ func TestSaveLoad(t *testing.T) {
 	// Saving again replaces.
 	r := record("net1", "c1", "net1")
 	r.VFIndex, r.PFOrig = 5, nil
-	if err := s.Save(r); err != nil {
+	if err := save(s, r); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Load(r.Key()); err != nil || got.VFIndex != 5 || got.PFOrig != nil {
@@ -110,12 +110,12 @@ func TestLoadMissing(t *testing.T) {
 	}{
 		{"no state dir", func(Store) error { return nil }},
 		{"empty state dir", func(s Store) error { return os.MkdirAll(s.Dir, 0o700) }},
-		{"other records only", func(s Store) error { return s.Save(record("net1", "other", "eth0")) }},
+		{"other records only", func(s Store) error { return save(s, record("net1", "other", "eth0")) }},
 		{"removed", func(s Store) error {
-			if err := s.Save(record("net1", "c1", "eth0")); err != nil {
+			if err := save(s, record("net1", "c1", "eth0")); err != nil {
 				return err
 			}
-			return s.Remove(Key("net1", "c1", "eth0"))
+			return remove(s, Key("net1", "c1", "eth0"))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,17 +188,17 @@ func mode(t *testing.T, p string) fs.FileMode {
 func TestModes(t *testing.T) {
 	s := newStore(t)
 	r := record("net1", "c1", "eth0")
-	if err := s.Save(r); err != nil {
+	if err := save(s, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Claim("0000:01:10.2", r.Key()); err != nil {
+	if err := claim(s, "0000:01:10.2", r.Key()); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := s.Lock("0000:01:10.2", 0)
+	held, err := s.Lock("0000:01:10.2", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock()
+	held.Unlock()
 	for _, tc := range []struct {
 		path string
 		want fs.FileMode
@@ -216,7 +216,7 @@ func TestModes(t *testing.T) {
 		}
 	}
 	// Overwriting keeps 0600.
-	if err := s.Save(r); err != nil {
+	if err := save(s, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := mode(t, s.recordPath(r.Key())); got != 0o600 {
@@ -247,7 +247,7 @@ func TestSaveLeavesNoTempFiles(t *testing.T) {
 	for i := range 20 {
 		r := record("net1", fmt.Sprintf("c%d", i%5), "eth0")
 		r.VFIndex = i
-		if err := s.Save(r); err != nil {
+		if err := save(s, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -268,7 +268,7 @@ func TestSaveLeavesNoTempFiles(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(s.recordPath(r.Key()), "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Save(r); err == nil {
+	if err := save(s, r); err == nil {
 		t.Error("Save over a directory gave no error")
 	}
 	if tmp := tempFiles(t, s.Dir); len(tmp) != 0 {
@@ -282,7 +282,7 @@ func TestSaveLoadLarge(t *testing.T) {
 	s := newStore(t)
 	r := record("net1", "big", "eth0")
 	r.Config = json.RawMessage(`{"pad":"` + strings.Repeat("x", 20000) + `"}`)
-	if err := s.Save(r); err != nil {
+	if err := save(s, r); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Load(r.Key())
@@ -300,10 +300,10 @@ func TestSaveUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := Store{Dir: f} // a file, not a directory
-	if err := s.Save(record("net1", "c1", "eth0")); err == nil {
+	if err := save(s, record("net1", "c1", "eth0")); err == nil {
 		t.Error("Save under a file gave no error")
 	}
-	if err := s.Claim("0000:01:10.0", "k"); err == nil || errors.Is(err, ErrClaimed) {
+	if err := claim(s, "0000:01:10.0", "k"); err == nil || errors.Is(err, ErrClaimed) {
 		t.Errorf("Claim under a file = %v, want a non-ErrClaimed error", err)
 	}
 	if _, err := s.Lock("0000:01:10.0", 0); err == nil || errors.Is(err, ErrBusy) {
@@ -315,12 +315,12 @@ func TestRemove(t *testing.T) {
 	s := newStore(t)
 	keep, gone := record("net1", "keep", "eth0"), record("net1", "gone", "eth0")
 	for _, r := range []*Record{keep, gone} {
-		if err := s.Save(r); err != nil {
+		if err := save(s, r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 3 { // idempotent
-		if err := s.Remove(gone.Key()); err != nil {
+		if err := remove(s, gone.Key()); err != nil {
 			t.Fatalf("Remove #%d: %v", i+1, err)
 		}
 	}
@@ -331,7 +331,7 @@ func TestRemove(t *testing.T) {
 		t.Errorf("other record Load = %+v, %v", r, err)
 	}
 	// Nothing ever saved, not even the directory.
-	if err := newStore(t).Remove(Key("net9", "c", "eth0")); err != nil {
+	if err := remove(newStore(t), Key("net9", "c", "eth0")); err != nil {
 		t.Errorf("Remove in an empty store: %v", err)
 	}
 }
@@ -343,7 +343,7 @@ func TestList(t *testing.T) {
 		record("net2", "c1", "eth0"),
 		record("net10", "c9", "eth0"), // a network whose name extends another's
 	} {
-		if err := s.Save(r); err != nil {
+		if err := save(s, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -354,7 +354,7 @@ func TestList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Remove(Key("net1", "c2", "eth0")); err != nil {
+	if err := remove(s, Key("net1", "c2", "eth0")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -402,14 +402,14 @@ func TestClaim(t *testing.T) {
 	}
 	owner(dev, "") // no claims directory yet
 
-	if err := s.Claim(dev, k1); err != nil {
+	if err := claim(s, dev, k1); err != nil {
 		t.Fatal(err)
 	}
 	owner(dev, k1)
 	owner(other, "")
 
 	for _, k := range []string{k2, k1} { // even the owner cannot claim twice
-		err := s.Claim(dev, k)
+		err := claim(s, dev, k)
 		if !errors.Is(err, ErrClaimed) {
 			t.Fatalf("second Claim by %s = %v, want ErrClaimed", k, err)
 		}
@@ -420,37 +420,37 @@ func TestClaim(t *testing.T) {
 	owner(dev, k1)
 
 	// Another device is independent.
-	if err := s.Claim(other, k2); err != nil {
+	if err := claim(s, other, k2); err != nil {
 		t.Fatal(err)
 	}
 	owner(other, k2)
 
 	// Release by a non-owner changes nothing.
-	if err := s.Release(dev, k2); err != nil {
+	if err := release(s, dev, k2); err != nil {
 		t.Fatal(err)
 	}
 	owner(dev, k1)
 	owner(other, k2)
-	if err := s.Release(dev, ""); err != nil {
+	if err := release(s, dev, ""); err != nil {
 		t.Fatal(err)
 	}
 	owner(dev, k1)
 
 	// Release by the owner frees only its device.
-	if err := s.Release(dev, k1); err != nil {
+	if err := release(s, dev, k1); err != nil {
 		t.Fatal(err)
 	}
 	owner(dev, "")
 	owner(other, k2)
-	if err := s.Release(dev, k1); err != nil { // again: nothing to do
+	if err := release(s, dev, k1); err != nil { // again: nothing to do
 		t.Errorf("second Release: %v", err)
 	}
-	if err := s.Release("0000:09:00.0", k1); err != nil { // never claimed
+	if err := release(s, "0000:09:00.0", k1); err != nil { // never claimed
 		t.Errorf("Release of an unclaimed device: %v", err)
 	}
 
 	// Free again: anyone may claim it.
-	if err := s.Claim(dev, k2); err != nil {
+	if err := claim(s, dev, k2); err != nil {
 		t.Fatal(err)
 	}
 	owner(dev, k2)
@@ -466,7 +466,7 @@ func TestClaimRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Claim(dev, Key("net1", fmt.Sprintf("c%d", i), "eth0"))
+			errs[i] = claim(s, dev, Key("net1", fmt.Sprintf("c%d", i), "eth0"))
 		}()
 	}
 	wg.Wait()
@@ -492,9 +492,9 @@ func TestClaimRace(t *testing.T) {
 func lockIn(s Store, dev string, wait time.Duration) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
-		unlock, err := s.Lock(dev, wait)
+		held, err := s.Lock(dev, wait)
 		if err == nil {
-			unlock()
+			held.Unlock()
 		}
 		ch <- err
 	}()
@@ -504,7 +504,7 @@ func lockIn(s Store, dev string, wait time.Duration) <-chan error {
 func TestLockBusy(t *testing.T) {
 	s := newStore(t)
 	const dev = "0000:01:10.2"
-	unlock, err := s.Lock(dev, 0)
+	held, err := s.Lock(dev, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +521,7 @@ func TestLockBusy(t *testing.T) {
 	if err := <-lockIn(s, "0000:01:10.4", 0); err != nil {
 		t.Errorf("Lock of another device: %v", err)
 	}
-	unlock()
+	held.Unlock()
 	if err := <-lockIn(s, dev, 0); err != nil {
 		t.Errorf("Lock after unlock: %v", err)
 	}
@@ -531,7 +531,7 @@ func TestLockBusy(t *testing.T) {
 func TestLockWaitsForUnlock(t *testing.T) {
 	s := newStore(t)
 	const dev = "0000:01:10.2"
-	unlock, err := s.Lock(dev, 0)
+	held, err := s.Lock(dev, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +542,7 @@ func TestLockWaitsForUnlock(t *testing.T) {
 		t.Fatalf("Lock returned %v while the lock was held", err)
 	default:
 	}
-	unlock()
+	held.Unlock()
 	if err := <-got; err != nil {
 		t.Errorf("waiting Lock: %v", err)
 	}
@@ -559,7 +559,7 @@ func TestLockExcludes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range rounds {
-				unlock, err := s.Lock(dev, 30*time.Second)
+				h, err := s.Lock(dev, 30*time.Second)
 				if err != nil {
 					t.Error(err)
 					return
@@ -569,7 +569,7 @@ func TestLockExcludes(t *testing.T) {
 				}
 				time.Sleep(100 * time.Microsecond)
 				held.Add(-1)
-				unlock()
+				h.Unlock()
 				done.Add(1)
 			}
 		}()
@@ -613,11 +613,11 @@ func TestLockFreedByKill(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Fatal("child exited cleanly, not killed")
 	}
-	unlock, err := s.Lock(dev, 10*time.Second)
+	held, err := s.Lock(dev, 10*time.Second)
 	if err != nil {
 		t.Fatalf("Lock after the holder was killed: %v", err)
 	}
-	unlock()
+	held.Unlock()
 }
 
 // Device names come from configs: one that could walk out of the state
@@ -628,7 +628,7 @@ func TestBadDeviceNames(t *testing.T) {
 		if _, err := s.Lock(name, 0); !errors.Is(err, ErrBadName) {
 			t.Errorf("Lock(%q) = %v, want ErrBadName", name, err)
 		}
-		if err := s.Claim(name, "net/c:i"); !errors.Is(err, ErrBadName) {
+		if err := claim(s, name, "net/c:i"); !errors.Is(err, ErrBadName) {
 			t.Errorf("Claim(%q) = %v, want ErrBadName", name, err)
 		}
 	}
@@ -642,13 +642,13 @@ func TestBadDeviceNames(t *testing.T) {
 func TestCorruptAndQuarantine(t *testing.T) {
 	s := newStore(t)
 	r := record("net1", "c1", "net1")
-	if err := s.Save(r); err != nil {
+	if err := save(s, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Claim(r.Device, r.Key()); err != nil {
+	if err := claim(s, r.Device, r.Key()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Claim("0000:01:10.4", "net1/other:net1"); err != nil {
+	if err := claim(s, "0000:01:10.4", "net1/other:net1"); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(s.Dir, "attachments", "net1", "c1:net1.json")
@@ -661,7 +661,7 @@ func TestCorruptAndQuarantine(t *testing.T) {
 			t.Errorf("Load of %q = %v, want ErrCorrupt", bad, err)
 		}
 	}
-	if err := s.Quarantine(r.Key()); err != nil {
+	if err := s.Quarantine(r.Key(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(strings.TrimSuffix(path, ".json") + ".corrupt"); err != nil {
@@ -675,5 +675,91 @@ func TestCorruptAndQuarantine(t *testing.T) {
 	}
 	if o, _ := s.Owner("0000:01:10.4"); o != "net1/other:net1" {
 		t.Errorf("another attachment's claim dropped: %q", o)
+	}
+}
+
+// The store's changing operations, each under its device's lock, as the
+// plugin runs them.
+func withLock(s Store, device string, op func(h *Held) error) error {
+	h, err := s.Lock(device, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer h.Unlock()
+	return op(h)
+}
+
+func save(s Store, r *Record) error {
+	return withLock(s, r.Device, func(h *Held) error { return h.Save(r) })
+}
+
+func claim(s Store, device, key string) error {
+	return withLock(s, device, func(h *Held) error { return h.Claim(key) })
+}
+
+func release(s Store, device, key string) error {
+	return withLock(s, device, func(h *Held) error { return h.Release(key) })
+}
+
+// remove deletes key's record under the lock of the device it names (any
+// lock for a record that is not there).
+func remove(s Store, key string) error {
+	device := "none"
+	if r, err := s.Load(key); err == nil && r != nil {
+		device = r.Device
+	}
+	return withLock(s, device, func(h *Held) error { return h.Remove(key) })
+}
+
+// A DEL or GC that sets aside a dead attachment's corrupt record never drops
+// the claim of an ADD that reclaimed the device meanwhile: Quarantine drops
+// a claim only under the device's lock, as ADD changes it.
+func TestQuarantineRacesReclaim(t *testing.T) {
+	s := newStore(t)
+	const dev = "0000:01:10.4"
+	dead, fresh := Key("net1", "dead", "net1"), Key("net1", "fresh", "net1")
+	for round := range 200 {
+		r := record("net1", "dead", "net1")
+		r.Device = dev
+		if err := save(s, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.recordPath(dead), []byte("{corrupt"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := claim(s, dev, dead); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.Quarantine(dead, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			// ADD of another pod on the device, reclaiming it as cmd/fastpath does.
+			err := withLock(s, dev, func(h *Held) error {
+				if owner, err := s.Owner(dev); err != nil || owner == dead {
+					if err := h.Release(dead); err != nil {
+						return err
+					}
+				}
+				return h.Claim(fresh)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		if owner, err := s.Owner(dev); owner != fresh || err != nil {
+			t.Fatalf("round %d: the device is held by %q (%v), want the reclaiming ADD's %s", round, owner, err, fresh)
+		}
+		if err := release(s, dev, fresh); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(strings.TrimSuffix(s.recordPath(dead), ".json") + ".corrupt")
 	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -144,10 +145,13 @@ func newScaleNode(n int, stateDir string) (*scaleNode, error) {
 				continue
 			}
 			rec := scaleRecord(pci, pf, i)
-			if err := nd.store.Save(rec); err != nil {
+			held, err := nd.store.Lock(pci, time.Second)
+			if err != nil {
 				return nd, err
 			}
-			if err := nd.store.Claim(pci, rec.Key()); err != nil {
+			err = errors.Join(held.Save(rec), held.Claim(rec.Key()))
+			held.Unlock()
+			if err != nil {
 				return nd, err
 			}
 		}
@@ -160,10 +164,11 @@ func (nd *scaleNode) cycle() (look, add, del time.Duration, err error) {
 	store, target := nd.store, nd.target
 	key := state.Key("scale", "pod-target", "net1")
 	start := time.Now()
-	unlock, err := store.Lock(target, time.Second)
+	held, err := store.Lock(target, time.Second)
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	unlock := held.Unlock
 	if old, err := store.Load(key); err != nil || old != nil {
 		unlock()
 		return 0, 0, 0, fmt.Errorf("load %s: %v %v", key, old, err)
@@ -185,11 +190,11 @@ func (nd *scaleNode) cycle() (look, add, del time.Duration, err error) {
 	}
 	rec := scaleRecord(target, nd.last, vf.Index)
 	rec.ContainerID = "pod-target"
-	if err := store.Save(rec); err != nil {
+	if err := held.Save(rec); err != nil {
 		unlock()
 		return 0, 0, 0, err
 	}
-	if err := store.Claim(target, key); err != nil {
+	if err := held.Claim(key); err != nil {
 		unlock()
 		return 0, 0, 0, err
 	}
@@ -207,11 +212,11 @@ func (nd *scaleNode) cycle() (look, add, del time.Duration, err error) {
 // release is DEL's state handling.
 func (nd *scaleNode) release(key string) error {
 	store, target := nd.store, nd.target
-	unlock, err := store.Lock(target, time.Second)
+	held, err := store.Lock(target, time.Second)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer held.Unlock()
 	got, err := store.Load(key)
 	if err != nil || got == nil {
 		return fmt.Errorf("load %s: %v", key, err)
@@ -219,10 +224,10 @@ func (nd *scaleNode) release(key string) error {
 	if owner, err := store.Owner(target); err != nil || owner != key {
 		return fmt.Errorf("owner of %s: %q %v", target, owner, err)
 	}
-	if err := store.Release(target, key); err != nil {
+	if err := held.Release(key); err != nil {
 		return err
 	}
-	return store.Remove(key)
+	return held.Remove(key)
 }
 
 // scaleRecord is a record of the size a kernel VF's has.
