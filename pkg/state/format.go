@@ -31,8 +31,8 @@ const Version = 2
 // cannot read: it is left as it is.
 var ErrNewer = errors.New("record written by a newer fastpath")
 
-type recordV2 struct {
-	Version     int    `json:"version"`
+// recordCommon are the members of every version.
+type recordCommon struct {
 	Network     string `json:"network"`
 	ContainerID string `json:"containerID"`
 	IfName      string `json:"ifname"`
@@ -43,8 +43,13 @@ type recordV2 struct {
 	DeviceInfoFile string          `json:"deviceInfoFile,omitempty"`
 	Config         json.RawMessage `json:"config"`
 	Args           string          `json:"args,omitempty"`
-	VF             *vfV2           `json:"vf,omitempty"`
-	Vhost          *vhostFile      `json:"vhost,omitempty"`
+}
+
+type recordV2 struct {
+	Version int `json:"version"`
+	recordCommon
+	VF    *vfV2      `json:"vf,omitempty"`
+	Vhost *vhostFile `json:"vhost,omitempty"`
 }
 
 type vfV2 struct {
@@ -95,31 +100,23 @@ type vhostFile struct {
 
 // recordV1 is version 1, as fastpath 4209b6f wrote it.
 type recordV1 struct {
-	Network        string          `json:"network"`
-	ContainerID    string          `json:"containerID"`
-	IfName         string          `json:"ifname"`
-	NetNS          string          `json:"netns"`
-	Mode           string          `json:"mode"`
-	Device         string          `json:"device"`
-	PCI            string          `json:"pci,omitempty"`
-	PF             string          `json:"pf"`
-	PFPCI          string          `json:"pfPCI"`
-	VFIndex        int             `json:"vfIndex"`
-	Driver         string          `json:"driver"`
-	Vhost          *vhostFile      `json:"vhost,omitempty"`
-	DeviceInfoFile string          `json:"deviceInfoFile,omitempty"`
-	PFOrig         *pfFile         `json:"pfOrig,omitempty"`
-	NetdevOrig     *netdevFile     `json:"netdevOrig,omitempty"`
-	Config         json.RawMessage `json:"config"`
-	Args           string          `json:"args,omitempty"`
+	recordCommon
+	PCI        string      `json:"pci,omitempty"`
+	PF         string      `json:"pf"`
+	PFPCI      string      `json:"pfPCI"`
+	VFIndex    int         `json:"vfIndex"`
+	Driver     string      `json:"driver"`
+	Vhost      *vhostFile  `json:"vhost,omitempty"`
+	PFOrig     *pfFile     `json:"pfOrig,omitempty"`
+	NetdevOrig *netdevFile `json:"netdevOrig,omitempty"`
 }
 
 // encode writes r in the current version.
 func encode(r *Record) ([]byte, error) {
-	f := recordV2{
-		Version: Version, Network: r.Network, ContainerID: r.ContainerID, IfName: r.IfName, NetNS: r.NetNS,
+	f := recordV2{Version: Version, recordCommon: recordCommon{
+		Network: r.Network, ContainerID: r.ContainerID, IfName: r.IfName, NetNS: r.NetNS,
 		Mode: r.Mode, Device: r.Device, DeviceInfoFile: r.DeviceInfoFile, Config: r.Config, Args: r.Args,
-	}
+	}}
 	if r.Vhost != nil {
 		v := vhostFile(*r.Vhost)
 		f.Vhost = &v
@@ -148,57 +145,45 @@ func decode(b []byte) (*Record, error) {
 	}
 	switch {
 	case head.Version == nil:
-		return decodeV1(b)
+		var f recordV1
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		r := f.record(f.Vhost)
+		r.PCI, r.PF, r.PFPCI, r.VFIndex, r.Driver = f.PCI, f.PF, f.PFPCI, f.VFIndex, f.Driver
+		r.PFOrig, r.NetdevOrig = pfSettings(f.PFOrig), netdevState(f.NetdevOrig)
+		return r, nil
 	case *head.Version == Version:
-		return decodeV2(b)
+		var f recordV2
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		r := f.record(f.Vhost)
+		if vf := f.VF; vf != nil {
+			r.PCI, r.PF, r.PFPCI, r.VFIndex, r.Driver = vf.PCI, vf.PF, vf.PFPCI, vf.Index, vf.Driver
+			r.PFOrig, r.NetdevOrig = pfSettings(vf.PFOrig), netdevState(vf.NetdevOrig)
+		}
+		return r, nil
 	case *head.Version > Version:
 		return nil, fmt.Errorf("version %d; this fastpath reads versions 1 to %d: %w", *head.Version, Version, ErrNewer)
 	}
 	return nil, fmt.Errorf("version %d: %w", *head.Version, ErrCorrupt)
 }
 
-func decodeV2(b []byte) (*Record, error) {
-	var f recordV2
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
+// record is the in-memory record of the common members and vhost.
+func (c *recordCommon) record(vhost *vhostFile) *Record {
 	r := &Record{
-		Network: f.Network, ContainerID: f.ContainerID, IfName: f.IfName, NetNS: f.NetNS, Mode: f.Mode,
-		Device: f.Device, DeviceInfoFile: f.DeviceInfoFile, Config: f.Config, Args: f.Args,
-	}
-	if f.Vhost != nil {
-		v := Vhost(*f.Vhost)
-		r.Vhost = &v
+		Network: c.Network, ContainerID: c.ContainerID, IfName: c.IfName, NetNS: c.NetNS, Mode: c.Mode,
+		Device: c.Device, DeviceInfoFile: c.DeviceInfoFile, Config: c.Config, Args: c.Args,
 	}
 	if string(r.Config) == "null" {
 		r.Config = nil
 	}
-	if vf := f.VF; vf != nil {
-		r.PCI, r.PF, r.PFPCI, r.VFIndex, r.Driver = vf.PCI, vf.PF, vf.PFPCI, vf.Index, vf.Driver
-		r.PFOrig, r.NetdevOrig = pfSettings(vf.PFOrig), netdevState(vf.NetdevOrig)
-	}
-	return r, nil
-}
-
-func decodeV1(b []byte) (*Record, error) {
-	var f recordV1
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	r := &Record{
-		Network: f.Network, ContainerID: f.ContainerID, IfName: f.IfName, NetNS: f.NetNS, Mode: f.Mode,
-		Device: f.Device, DeviceInfoFile: f.DeviceInfoFile, Config: f.Config, Args: f.Args,
-		PCI: f.PCI, PF: f.PF, PFPCI: f.PFPCI, VFIndex: f.VFIndex, Driver: f.Driver,
-		PFOrig: pfSettings(f.PFOrig), NetdevOrig: netdevState(f.NetdevOrig),
-	}
-	if f.Vhost != nil {
-		v := Vhost(*f.Vhost)
+	if vhost != nil {
+		v := Vhost(*vhost)
 		r.Vhost = &v
 	}
-	if string(r.Config) == "null" {
-		r.Config = nil
-	}
-	return r, nil
+	return r
 }
 
 func pfSettings(p *pfFile) *sriov.PFSettings {
