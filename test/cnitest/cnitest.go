@@ -245,3 +245,35 @@ func Must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// BuildV1 builds, into dir/v1, fastpath as it was when it wrote version 1
+// records (the commit test/v1.commit names), from the repository's own
+// history, for the upgrade tests. It fails when the history lacks it (a
+// shallow clone): the caller skips.
+func BuildV1(dir string) (string, error) {
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the repository: %w", err)
+	}
+	root := strings.TrimSpace(string(top))
+	commit, err := os.ReadFile(filepath.Join(root, "test/v1.commit"))
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, "v1src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, strings.TrimSpace(string(commit)), src)
+	if out, err := archive.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("extracting %s: %w\n%s", commit, err, out)
+	}
+	bin := filepath.Join(dir, "v1")
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "fastpath"), "./cmd/fastpath")
+	build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building fastpath %s: %w\n%s", commit, err, out)
+	}
+	return bin, nil
+}

@@ -19,7 +19,7 @@ go build -tags faultinject -o "$BIN/fastpath-crash" ./cmd/fastpath
 go test -c -tags e2e -o "$BIN/e2e.test" ./test/e2e
 # fastpath as it was when it wrote version 1 records, for the upgrade tests
 # (test/e2e/upgrade_test.go), built from the repository's own history.
-V1=4209b6f
+V1=$(cat test/v1.commit)
 if git cat-file -e "$V1^{commit}" 2>/dev/null; then
   mkdir -p "$BIN/v1src" "$BIN/v1"
   git archive "$V1" | tar -x -C "$BIN/v1src"

@@ -17,7 +17,7 @@ import (
 )
 
 // v1Dir holds fastpath as built from the last commit that wrote version 1
-// records (run.sh builds it from the repository's history).
+// records, test/v1.commit (run.sh builds it from the repository's history).
 var v1Dir = filepath.Join(binDir, "v1")
 
 // upgradeNet is a network whose attachments the previous release makes and
