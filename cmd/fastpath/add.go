@@ -89,12 +89,8 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 
 	// 4. Record the original state, then claim the VF.
-	rec := &state.Record{
-		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
-		NetNS: c.args.Netns, Mode: mode, Config: c.args.StdinData, Args: c.args.Args, Device: vf.PCI,
-		PCI: vf.PCI, PF: vf.PF, PFPCI: vf.PFPCI, VFIndex: vf.Index, Driver: vf.Driver,
-		DeviceInfoFile: s.DeviceInfoFile,
-	}
+	rec := c.newRecord(mode, vf.PCI, s.DeviceInfoFile)
+	rec.PCI, rec.PF, rec.PFPCI, rec.VFIndex, rec.Driver = vf.PCI, vf.PF, vf.PFPCI, vf.Index, vf.Driver
 	var pfLink netlink.Link
 	if s.PFSideRequested() {
 		// The one read of the PF's VF table this ADD makes.
@@ -107,23 +103,12 @@ func (c *call) add() (_ *current.Result, err error) {
 			return nil, err
 		}
 	}
-	if err := held.Save(rec); err != nil {
+	if err := recordAndClaim(held, rec, key); err != nil {
 		return nil, err
 	}
-	crash.Point("add/recorded")
-	if err := held.Claim(key); err != nil {
-		return nil, errors.Join(err, held.Remove(key))
-	}
-	crash.Point("add/claimed")
 	c.log.Debug("recorded VF")
 	var lease *ipamRun
-	defer func() {
-		if err != nil {
-			c.log.Warn("rolling back ADD", "error", err)
-			lease.wait() // its lease too is released, not left to come later
-			err = errors.Join(err, c.release(held, rec, c.args.Netns))
-		}
-	}()
+	defer c.rollbackOnError(&err, held, rec, &lease)
 
 	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
 	if s.MAC != nil && mode == attach.ModeKernel {
@@ -173,16 +158,12 @@ func (c *call) add() (_ *current.Result, err error) {
 	// 7. Addresses: configured on a kernel VF, reported for a userspace one
 	// (its app configures them itself).
 	if c.conf.IPAM.Type != "" {
-		if lease == nil {
-			lease = c.startIPAMAdd(rec)
-		}
-		ipamRes, err := lease.wait()
+		ipamRes, err := c.leaseOf(rec, lease)
 		if err != nil {
 			return nil, err
 		}
-		crash.Point("add/ipam")
-		own := ownResult(iface, ipamRes)
 		if mode == attach.ModeKernel {
+			own := ownResult(iface, ipamRes)
 			announced, err := ipam.Configure(ns.PodH, ns.Pod, c.args.Netns, c.args.IfName, own)
 			if err != nil {
 				return nil, err
@@ -190,11 +171,7 @@ func (c *call) add() (_ *current.Result, err error) {
 			c.log.Debug("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
 			crash.Point("add/addresses")
 		}
-		res.IPs = append(res.IPs, reindex(own.IPs, len(res.Interfaces)-1)...)
-		res.Routes = append(res.Routes, own.Routes...)
-		if len(ipamRes.DNS.Nameservers) > 0 {
-			res.DNS = ipamRes.DNS
-		}
+		addLease(res, ipamRes)
 	}
 
 	// 8. Tell the pod's app which device it got.
@@ -255,6 +232,64 @@ func (c *call) reclaimStale(held *state.Held, device string) error {
 	}
 	c.log.Warn("reclaiming a device from a dead namespace", "owner", owner, "netns", rec.NetNS)
 	return c.release(held, rec, "")
+}
+
+// newRecord is the record of this call's attachment in mode on device,
+// before the mode's own members.
+func (c *call) newRecord(mode, device, deviceInfoFile string) *state.Record {
+	return &state.Record{
+		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName, NetNS: c.args.Netns,
+		Mode: mode, Device: device, DeviceInfoFile: deviceInfoFile, Config: c.args.StdinData, Args: c.args.Args,
+	}
+}
+
+// recordAndClaim writes the record, then claims its device for it: from
+// here on, release undoes the attachment.
+func recordAndClaim(held *state.Held, rec *state.Record, key string) error {
+	if err := held.Save(rec); err != nil {
+		return err
+	}
+	crash.Point("add/recorded")
+	if err := held.Claim(key); err != nil {
+		return errors.Join(err, held.Remove(key))
+	}
+	crash.Point("add/claimed")
+	return nil
+}
+
+// rollbackOnError, deferred by ADD once recorded, undoes the attachment
+// when ADD fails: the IPAM call first finishes, so that its lease too is
+// released, not left to come later.
+func (c *call) rollbackOnError(err *error, held *state.Held, rec *state.Record, lease **ipamRun) {
+	if *err == nil {
+		return
+	}
+	c.log.Warn("rolling back ADD", "error", *err)
+	(*lease).wait()
+	*err = errors.Join(*err, c.release(held, rec, c.args.Netns))
+}
+
+// leaseOf is the IPAM result: of lease, running since the mode's step
+// began, or of a call started now.
+func (c *call) leaseOf(rec *state.Record, lease *ipamRun) (*current.Result, error) {
+	if lease == nil {
+		lease = c.startIPAMAdd(rec)
+	}
+	r, err := lease.wait()
+	if err == nil {
+		crash.Point("add/ipam")
+	}
+	return r, err
+}
+
+// addLease adds the IPAM result's addresses, routes and DNS to res, for its
+// last interface.
+func addLease(res, ipamRes *current.Result) {
+	res.IPs = append(res.IPs, reindex(ipamRes.IPs, len(res.Interfaces)-1)...)
+	res.Routes = append(res.Routes, ipamRes.Routes...)
+	if len(ipamRes.DNS.Nameservers) > 0 {
+		res.DNS = ipamRes.DNS
+	}
 }
 
 // newResult starts the result from prevResult (when chained) and appends

@@ -75,34 +75,19 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	defer held.Unlock()
 
 	// Record, claim, then act.
-	rec := &state.Record{
-		Network: c.conf.Name, ContainerID: c.args.ContainerID, IfName: c.args.IfName,
-		NetNS: c.args.Netns, Mode: attach.ModeVhostUser, Device: device,
-		Config: c.args.StdinData, Args: c.args.Args, DeviceInfoFile: s.DeviceInfoFile,
-		Vhost: &state.Vhost{
-			Backend: v.Backend, OVSDB: v.OVSDB, Bridge: v.Bridge, Role: v.Role, Vlan: v.Vlan,
-			PodDir: v.PodDir, Socket: v.Socket, JSON: v.JSON,
-		},
+	rec := c.newRecord(attach.ModeVhostUser, device, s.DeviceInfoFile)
+	rec.Vhost = &state.Vhost{
+		Backend: v.Backend, OVSDB: v.OVSDB, Bridge: v.Bridge, Role: v.Role, Vlan: v.Vlan,
+		PodDir: v.PodDir, Socket: v.Socket, JSON: v.JSON,
 	}
 	if v.Backend == config.BackendOVS {
 		rec.Vhost.Port = device
 	}
-	if err := held.Save(rec); err != nil {
+	if err := recordAndClaim(held, rec, key); err != nil {
 		return nil, err
 	}
-	crash.Point("add/recorded")
-	if err := held.Claim(key); err != nil {
-		return nil, errors.Join(err, held.Remove(key))
-	}
-	crash.Point("add/claimed")
 	var lease *ipamRun
-	defer func() {
-		if err != nil {
-			c.log.Warn("rolling back ADD", "error", err)
-			lease.wait() // its lease too is released, not left to come later
-			err = errors.Join(err, c.release(held, rec, c.args.Netns))
-		}
-	}()
+	defer c.rollbackOnError(&err, held, rec, &lease)
 	// The IPAM plugin runs while the port is made, if it can (see ipamAside).
 	if ipamAside[c.conf.IPAM.Type] {
 		lease = c.startIPAMAdd(rec)
@@ -129,19 +114,11 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	}
 	res := c.newResult(iface)
 	if c.conf.IPAM.Type != "" {
-		if lease == nil {
-			lease = c.startIPAMAdd(rec)
-		}
-		ipamRes, err := lease.wait()
+		ipamRes, err := c.leaseOf(rec, lease)
 		if err != nil {
 			return nil, err
 		}
-		crash.Point("add/ipam")
-		res.IPs = append(res.IPs, reindex(ipamRes.IPs, len(res.Interfaces)-1)...)
-		res.Routes = append(res.Routes, ipamRes.Routes...)
-		if len(ipamRes.DNS.Nameservers) > 0 {
-			res.DNS = ipamRes.DNS
-		}
+		addLease(res, ipamRes)
 	}
 	if err := dir.WriteInfo(v.JSON, appInfo(v, rec.Vhost.Role, mac, res)); err != nil {
 		return nil, err
