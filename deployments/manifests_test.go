@@ -1129,7 +1129,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"networks/vhostuser.yaml", `"bridge": "br-dpdk",`, `"bridge": "br-dpdk", "podsDir": "/var/run/fastpath/other",`, `invalid vhostuser.podsDir "/var/run/fastpath/other"`},
 		{"networks/vhostuser.yaml", `"bridge": "br-dpdk",`, `"bridge": "br-dpdk", "ovsdb": "tcp:192.0.2.1:6640",`, `invalid vhostuser.ovsdb "tcp:192.0.2.1:6640"`},
 		{kernNAD, `"type": "fastpath",`, `"type": "fastpath", "sysfsRoot": "/tmp/sys",`, `invalid sysfsRoot "/tmp/sys"`},
-		{kernNAD, `"type": "fastpath",`, `"type": "fastpath", "logFile": "/etc/cron.d/fastpath",`, `invalid logFile "/etc/cron.d/fastpath"`},
+		{kernNAD, `"type": "fastpath",`, `"type": "fastpath", "logFile": "/etc/..",`, `invalid logFile "/etc/.."`},
 		{node, `"podsDir": "/var/run/fastpath/pods"`, `"podsDir": "/var/run/fastpath/pods/` + strings.Repeat("x", 40) + `"`, "more than the 107"},
 		{node, `"bridges": []`, `"bridges": ["br-int"]`, `invalid vhostuser.bridge "br-dpdk"`},
 		{node, `"stateDir"`, `"statedir2"`, `unknown field "statedir2"`},

@@ -110,6 +110,9 @@ func begin(args *skel.CmdArgs) (*call, error) {
 			fmt.Sprintf("invalid CNI_CONTAINERID %.20q...: longer than 128 characters", args.ContainerID), "")
 	}
 	log := newLogger(conf).With("container", args.ContainerID, "ifname", args.IfName, "deviceID", conf.Device())
+	if conf.LogPath != "" && conf.LogFile != conf.LogPath && conf.LogFile != filepath.Base(conf.LogPath) {
+		log.Warn("logFile names a path outside the node's log directory: logging to the file of its name there", "logFile", conf.LogFile, "path", conf.LogPath)
+	}
 	if nodeErr != nil {
 		log.Warn("ignoring a node setting of the network config", "error", nodeErr)
 	}

@@ -24,10 +24,10 @@ func (c *NetConf) BindNode(n *node.Settings) error {
 		return err
 	}
 	if c.LogFile != "" {
-		name := c.LogFile
-		if filepath.IsAbs(name) && filepath.Dir(name) == n.LogDir {
-			name = filepath.Base(name) // a path into the log directory, as earlier releases took
-		}
+		// The file of that name in the node's log directory: configs
+		// written for earlier releases and for sriov-cni give a path
+		// ("/var/log/sriov-cni.log"), and keep logging, never outside it.
+		name := filepath.Base(c.LogFile)
 		if !isSafeName(name, 255) {
 			return invalid("logFile", c.LogFile, fmt.Sprintf("want a file name; logs go to the node's log directory %s (%s)", n.LogDir, n.Describe()))
 		}

@@ -37,10 +37,15 @@ func TestBindNode(t *testing.T) {
 		{extra: `"stateDir":"/var/lib/cni/fastpath"`, bad: `stateDir "/var/lib/cni/fastpath"`},
 		{extra: `"logFile":"fp.log"`, logPath: "/n/log/fp.log"},
 		{extra: `"logFile":"/n/log/fp.log"`, logPath: "/n/log/fp.log"},
-		{extra: `"logFile":"/etc/passwd"`, bad: `logFile "/etc/passwd"`},
-		{extra: `"logFile":"/n/log/sub/fp.log"`, bad: `logFile "/n/log/sub/fp.log"`},
-		{extra: `"logFile":"../fp.log"`, bad: `logFile "../fp.log"`},
+		// A path elsewhere (sriov-cni's configs give one) logs to the file
+		// of its name in the node's log directory, never outside it.
+		{extra: `"logFile":"/var/log/sriov-cni.log"`, logPath: "/n/log/sriov-cni.log"},
+		{extra: `"logFile":"/etc/passwd"`, logPath: "/n/log/passwd"},
+		{extra: `"logFile":"/n/log/sub/fp.log"`, logPath: "/n/log/fp.log"},
+		{extra: `"logFile":"../fp.log"`, logPath: "/n/log/fp.log"},
 		{extra: `"logFile":".."`, bad: `logFile ".."`},
+		{extra: `"logFile":"/"`, bad: `logFile "/"`},
+		{extra: `"logFile":"/etc/.hidden"`, bad: `logFile "/etc/.hidden"`},
 		{extra: `"vhostuser":{"bridge":"br-dpdk","podsDir":"/n/pods","ovsdb":"unix:/n/ovs/db.sock","ovsSocketDir":"/n/ovs","group":1000}`},
 		{extra: `"vhostuser":{"bridge":"br-dpdk","podsDir":"/etc"}`, bad: `vhostuser.podsDir "/etc"`},
 		{extra: `"vhostuser":{"bridge":"br-dpdk","ovsdb":"tcp:192.0.2.1:6640"}`, bad: `vhostuser.ovsdb "tcp:192.0.2.1:6640"`},

@@ -61,9 +61,10 @@ func TestPlantedSysfsCannotMovePF(t *testing.T) {
 }
 
 // logFile writes as root only into the node's log directory: a path
-// elsewhere, existing or not, is code 7 naming logFile, and is neither
-// created nor appended to.
-func TestLogFileOutsideRefused(t *testing.T) {
+// elsewhere, existing or not, is neither created nor appended to; the file
+// of its name in the log directory gets the lines (configs written for
+// sriov-cni or earlier releases give such paths, and keep working).
+func TestLogFileStaysInLogDir(t *testing.T) {
 	nc := findNIC(t)
 	n := cnitest.NewNet(t, binDir)
 	pod := cnitest.Pod(t)
@@ -71,9 +72,13 @@ func TestLogFileOutsideRefused(t *testing.T) {
 	must(t, os.WriteFile(rootFile, []byte("root's\n"), 0o600))
 	defer os.Remove(rootFile)
 	for _, path := range []string{rootFile, "/etc/fastpath-e2e-created.log"} {
-		_, err := n.Add(vfConf(n, nc, 3, 100, map[string]any{"logFile": path}), cnitest.RT(pod, "c1", "net1"))
-		if cnitest.Code(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), `logFile "`+path+`"`) {
-			t.Errorf("ADD with logFile %s = %v, want code 7 naming it", path, err)
+		l := vfConf(n, nc, 3, 100, map[string]any{"logFile": path})
+		r := cnitest.RT(pod, "c1", "net1")
+		_, err := n.Add(l, r)
+		must(t, err)
+		must(t, n.Del(l, r))
+		if b, err := os.ReadFile(filepath.Join(n.Dir, filepath.Base(path))); err != nil || !strings.Contains(string(b), `"DEL done"`) {
+			t.Errorf("logFile %s: the node's log directory has %q (%v), want its DEL done line", path, b, err)
 		}
 	}
 	if b, err := os.ReadFile(rootFile); err != nil || string(b) != "root's\n" {
@@ -119,5 +124,46 @@ func TestDefaultRouteNetdevRefused(t *testing.T) {
 	if r := routes(); r != routesBefore || !strings.Contains(r, vf) {
 		t.Errorf("default routes now\n%s\nwere\n%s", r, routesBefore)
 	}
+	n.Released(t)
+}
+
+// The node's other settings are not a network config's either: a state
+// directory (two networks could claim one VF), a pods directory, an OVSDB
+// endpoint or OVS socket directory elsewhere (root would make directories
+// and hand sockets there), a group the node does not list. Each is code 7
+// naming the key and the value, and nothing is made.
+func TestNodeKeysRefused(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	n.SetNode("vhostuser", map[string]any{"groups": []int{1000}})
+	pod := cnitest.Pod(t)
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	vf := vfConf(n, nc, 4, 100, map[string]any{"stateDir": elsewhere})
+	_, err := n.Add(vf, cnitest.RT(pod, "c1", "net1"))
+	if cnitest.Code(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), `stateDir "`+elsewhere+`"`) {
+		t.Errorf("ADD with stateDir %s = %v, want code 7 naming it", elsewhere, err)
+	}
+	for _, tc := range []struct {
+		key   string
+		value any
+		want  string
+	}{
+		{"podsDir", elsewhere, `vhostuser.podsDir "` + elsewhere + `"`},
+		{"ovsdb", "unix:" + elsewhere + "/db.sock", `vhostuser.ovsdb "unix:` + elsewhere + `/db.sock"`},
+		{"ovsSocketDir", elsewhere, `vhostuser.ovsSocketDir "` + elsewhere + `"`},
+		{"group", 0, `vhostuser.group "0"`},
+	} {
+		l := n.List("1.1.0", n.Plugin("10.16.1.0/24", map[string]any{"mode": "vhostuser",
+			"vhostuser": map[string]any{"bridge": "br-dpdk", tc.key: tc.value}}))
+		_, err := n.Add(l, cnitest.RT(pod, "c2", "net1"))
+		if cnitest.Code(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ADD with vhostuser.%s %v = %v, want code 7 naming %s", tc.key, tc.value, err, tc.want)
+		}
+	}
+	if _, err := os.Lstat(elsewhere); !os.IsNotExist(err) {
+		t.Errorf("%s was made: %v", elsewhere, err)
+	}
+	nc.same(t, before, "after the refused ADDs")
 	n.Released(t)
 }

@@ -37,9 +37,6 @@ func TestNodeSettingsRefused(t *testing.T) {
 	}{
 		{"sysfsRoot", planted},
 		{"stateDir", otherState},
-		{"logFile", rootFile},
-		{"logFile", created},
-		{"logFile", "../escape.log"},
 	} {
 		_, err := nd.Add(nd.conf("1.1.0", map[string]any{tc.key: tc.value}), rt(pod, "c1", "net1"))
 		if cniCode(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), tc.value.(string)) {
@@ -48,6 +45,20 @@ func TestNodeSettingsRefused(t *testing.T) {
 	}
 	if got := hostLink(t, victim); got != linkBefore {
 		t.Errorf("link %s changed: %+v, was %+v", victim, got, linkBefore)
+	}
+	nd.Released(t)
+
+	// logFile is a file of the node's log directory: a path elsewhere
+	// (sriov-cni's configs give one) logs to the file of its name there.
+	for _, path := range []string{rootFile, created, "../escape.log"} {
+		l := nd.conf("1.1.0", map[string]any{"logFile": path})
+		r := rt(pod, "c3", "net1")
+		_, err := nd.Add(l, r)
+		must(t, err)
+		must(t, nd.Del(l, r))
+		if b, err := os.ReadFile(filepath.Join(nd.Dir, filepath.Base(path))); err != nil || !strings.Contains(string(b), `"ADD done"`) {
+			t.Errorf("logFile %s: the node's log directory has %q (%v), want its ADD done line", path, b, err)
+		}
 	}
 	if b, err := os.ReadFile(rootFile); err != nil || string(b) != "do not touch\n" {
 		t.Errorf("%s: %q %v: written through logFile", rootFile, b, err)
