@@ -11,6 +11,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
+	fpnode "github.com/fastpath-cni/fastpath/pkg/node"
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 	"github.com/fastpath-cni/fastpath/test/fakesysfs"
 )
@@ -322,6 +323,25 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("fastpathctl %s: exit %d, want %d: %s", strings.Join(c.args, " "), code, c.want, errOut)
 		}
 	}
+}
+
+// fastpathctl reads the node file the plugin reads: its settings are the
+// flags' defaults, and a broken one is exit 1 naming the file and the key,
+// not a look at the wrong directories.
+func TestNodeFile(t *testing.T) {
+	nd := newNode(t, 1)
+	var l listJSON
+	ctlJSON(t, 0, &l, "list", "--cni-bin-dir", binDir)
+	if len(l.PFs) != 1 || l.PFs[0].PCI != pfPCI || len(l.PFs[0].VFs) != 1 {
+		t.Errorf("list with the node file's sysfsRoot = %+v", l)
+	}
+	bad := filepath.Join(t.TempDir(), "node.json")
+	cnitest.Must(t, os.WriteFile(bad, []byte(`{"statedir2":"/x"}`), 0o600))
+	t.Setenv(fpnode.PathEnv, bad)
+	if _, errOut, code := ctl(t, "list"); code != 1 || !strings.Contains(errOut, bad) || !strings.Contains(errOut, "statedir2") {
+		t.Errorf("list with a broken node file: exit %d, stderr %q; want 1 naming the file and the key", code, errOut)
+	}
+	t.Setenv(fpnode.PathEnv, nd.NodeFile)
 }
 
 // A record whose VF left the node (SR-IOV switched down under a live pod)
