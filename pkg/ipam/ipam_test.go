@@ -233,6 +233,7 @@ func TestConfigureECMP(t *testing.T) {
 // naming what is wrong, when an address or a route is gone from the pod's
 // interface, even where another interface has one like it.
 func TestVerify(t *testing.T) {
+	needs.Root(t)
 	for _, tc := range []struct {
 		name   string
 		mutate func(t *testing.T, p *pod)
