@@ -1,12 +1,22 @@
 # fastpath: see README.md. Every target runs as root on Debian 12.
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Binaries are static (the guest has no libc). Only the race-detector test runs
+# below use cgo, which -race needs; the plugins those tests build stay static
+# (test/cnitest.Build).
 export CGO_ENABLED := 0
+GOTEST_RACE = CGO_ENABLED=1 $(GO) test -race -count=1
+# Pinned; `go run` fetches it through the module proxy and verifies it against the
+# checksum database (GOSUMDB), as any module; it builds with the Go of go.mod.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-# Packages that need no guest and no root-only setup beyond netns.
+# Packages that need no guest, no OVS-DPDK and no harness of their own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/ovsenv -e /test/vhostuser -e /test/fastpathctl)
+# Those of them with tests that need root or start an ovsdb-server: the tests that
+# import test/needs, which skips them under -short.
+PRIVILEGED_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' $(UNIT_PKGS) | awk '/ github.com\/fastpath-cni\/fastpath\/test\/needs( |$$)/ {print $$1}')
 
-.PHONY: all build deps test unit integration vhostuser e2e demo lint clean reliability
+.PHONY: all build deps test unit privileged integration vhostuser e2e demo lint clean reliability
 
 all: build
 
@@ -17,15 +27,20 @@ build:
 deps:
 	scripts/install-deps.sh
 
-# The whole suite: lint, unit, integration (real netns), vhost-user (OVS-DPDK on this
-# machine), e2e (emulated NIC).
-test: deps lint unit integration vhostuser e2e
+# The whole suite: lint, unit, the unit tests that need root or an ovsdb-server,
+# integration (real netns), vhost-user (OVS-DPDK on this machine), e2e (emulated NIC).
+test: deps lint unit privileged integration vhostuser e2e
 
+# Needs no root and no daemon: the tests that do skip (-short) and say why.
 unit:
-	$(GO) test -count=1 $(UNIT_PKGS)
+	$(GOTEST_RACE) -short $(UNIT_PKGS)
+
+# The unit tests that `make unit` skips: network namespaces (root), ovsdb-server.
+privileged:
+	$(GOTEST_RACE) $(PRIVILEGED_PKGS)
 
 integration:
-	$(GO) test -count=1 ./test/integration/...
+	$(GOTEST_RACE) ./test/integration/...
 
 # OVS with DPDK and dpdk-testpmd on the machine itself: hugepages, both cores busy polling,
 # so not run alongside the unit tests.
@@ -57,6 +72,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./test/e2e
+	$(GO) run $(STATICCHECK) -tags faultinject,cpuprofile ./cmd/... ./pkg/...
 
 clean:
 	rm -rf bin

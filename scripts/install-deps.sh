@@ -2,6 +2,7 @@
 # Installs what the tests need on a Debian 12 machine:
 #   - QEMU >= 8 from bookworm-backports (bookworm's own QEMU 7.2 has no igb device),
 #   - busybox-static, kmod, cpio, iproute2 for building the guest initramfs,
+#   - gcc and libc6-dev for the race detector of make unit, privileged and integration,
 #   - the Debian guest kernel, unpacked into a cache dir with its modules indexed,
 #   - Open vSwitch with DPDK (openvswitch-switch-dpdk) and dpdk-testpmd (dpdk-dev) for the
 #     vhost-user tests (test/ovsenv), which run their own ovsdb-server and ovs-vswitchd.
@@ -104,8 +105,9 @@ if ! qemu_ok; then
   qemu_ok || { log "qemu-system-x86_64 has no igb device"; exit 1; }
 fi
 # iputils-ping: for host-side netns tests; the guest uses busybox ping. strace: make bench
-# copies it into the guest to show where one ADD and one DEL spend their time.
-install_missing busybox-static kmod cpio iproute2 iputils-ping strace
+# copies it into the guest to show where one ADD and one DEL spend their time. gcc and
+# libc6-dev: the race detector (go test -race) needs cgo.
+install_missing busybox-static kmod cpio iproute2 iputils-ping strace gcc libc6-dev
 
 # --- Open vSwitch with DPDK, dpdk-testpmd --------------------------------------------------
 # The postinst of openvswitch-switch (and dpdk's) would start their services through

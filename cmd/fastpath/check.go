@@ -127,7 +127,10 @@ func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface)
 	if ns.PodH == nil {
 		return checkFailed("CNI_NETNS %s is gone", c.args.Netns)
 	}
-	l := sriov.FindInNS(ns.PodH, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
+	l, err := sriov.FindInNS(ns.PodH, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
+	if err != nil {
+		return err
+	}
 	if l == nil {
 		return checkFailed("VF %s is not in %s", rec.PCI, c.args.Netns)
 	}

@@ -164,8 +164,14 @@ func (c *call) hostNetdev(rec *state.Record, ns *sriov.Namespaces) (string, erro
 	if err != nil || name != "" || c.sysfs.Driver(rec.PCI) != rec.Driver {
 		return name, err
 	}
-	if ns.PodH != nil && sriov.FindInNS(ns.PodH, rec.IfName, rec.PCI, rec.NetdevOrig.Index) != nil {
-		return "", nil // in the pod, where Restore fetches it
+	if ns.PodH != nil {
+		l, err := sriov.FindInNS(ns.PodH, rec.IfName, rec.PCI, rec.NetdevOrig.Index)
+		if err != nil {
+			return "", err
+		}
+		if l != nil {
+			return "", nil // in the pod, where Restore fetches it
+		}
 	}
 	// Neither on the host nor in the pod: in a namespace that is dying,
 	// the pod's, after the runtime deleted it.
@@ -228,9 +234,9 @@ func (c *call) evictUnrecorded(pci string) error {
 		return err
 	}
 	defer closeNamespaces(ns)
-	l := sriov.FindInNS(ns.PodH, c.args.IfName, pci, 0)
-	if l == nil || l.Attrs().ParentDev != pci {
-		return nil // only a VF the kernel names as this device is ours to move
+	l, err := sriov.FindInNS(ns.PodH, c.args.IfName, pci, 0)
+	if err != nil || l == nil || l.Attrs().ParentDev != pci {
+		return err // only a VF the kernel names as this device is ours to move
 	}
 	name := attach.ReturnedName(pci)
 	c.log.Warn("no record; returning the VF to the host and resetting what the config set", "netdev", name)

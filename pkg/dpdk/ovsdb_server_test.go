@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fastpath-cni/fastpath/test/needs"
 )
 
 // The tests run against a real ovsdb-server: each test gets its own
@@ -23,8 +25,10 @@ const systemSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 
 // ovsTool finds an Open vSwitch program, in PATH or the sbin folders that a
 // non-root PATH may lack. A missing one fails the test: CI installs them.
+// Each caller runs an ovsdb-server, which `make unit` does not.
 func ovsTool(t testing.TB, name string) string {
 	t.Helper()
+	needs.Daemon(t, "ovsdb-server")
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/vishvananda/netlink"
@@ -128,7 +130,7 @@ func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig,
 		addr := &netlink.Addr{IPNet: &ipc.Address}
 		if ipc.Address.IP.To4() == nil {
 			if !v6 {
-				err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error { return enableIPv6(link.Attrs().Name) })
+				err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error { return prepareIPv6(link.Attrs().Name) })
 				if err != nil {
 					return err
 				}
@@ -143,25 +145,46 @@ func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig,
 	return nil
 }
 
-// enableIPv6 turns IPv6 on for the pod's interface and loopback where a
-// runtime turned it off for the namespace.
-func enableIPv6(ifname string) error {
+// prepareIPv6 turns IPv6 on for the pod's interface and loopback where a
+// runtime turned it off for the namespace, and makes the interface keep its
+// IPv6 addresses when its link goes down: by default the kernel drops them,
+// and the pod would lose them for good on a link flap. Both settings belong
+// to the interface in this namespace; the kernel resets them when the VF
+// leaves it, so nothing is undone.
+func prepareIPv6(ifname string) error {
 	for _, dev := range []string{"lo", ifname} {
-		p := "/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6"
-		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "0" {
+		key := "net/ipv6/conf/" + dev + "/disable_ipv6"
+		if v, err := sysctl.Sysctl(key); err == nil && v == "0" {
 			continue
 		}
-		if err := os.WriteFile(p, []byte("0"), 0o644); err != nil {
+		if _, err := sysctl.Sysctl(key, "0"); err != nil {
 			return fmt.Errorf("enabling IPv6 on %s: %w", dev, err)
+		}
+	}
+	if _, err := sysctl.Sysctl("net/ipv6/conf/"+ifname+"/keep_addr_on_down", "1"); err != nil {
+		return fmt.Errorf("keeping the IPv6 addresses of %s on link down: %w", ifname, err)
+	}
+	return nil
+}
+
+// addRoutes adds the result's routes through the interface.
+func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error {
+	for _, route := range kernelRoutes(link.Attrs().Index, res) {
+		if err := h.RouteAdd(route); err != nil {
+			return fmt.Errorf("adding route %s on %s: %w", describe(route), link.Attrs().Name, err)
 		}
 	}
 	return nil
 }
 
-// addRoutes adds the result's routes through the interface; a route without
-// a gateway goes through the gateway of its family, as the reference plugins
-// do.
-func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error {
+// kernelRoutes are the result's routes as the kernel holds them through the
+// link with index ifindex. A route without a gateway goes through the
+// gateway of its family, as the reference plugins do. Routes that differ
+// only in their gateway are one multipath (ECMP) route: the kernel refuses
+// a second route to a destination (EEXIST), and the reference plugins' way
+// around that (adding without NLM_F_EXCL) makes IPv6 siblings but leaves a
+// second IPv4 route unused behind the first.
+func kernelRoutes(ifindex int, res *current.Result) []*netlink.Route {
 	var v4gw, v6gw net.IP
 	for _, ipc := range res.IPs {
 		if ipc.Gateway == nil {
@@ -173,16 +196,14 @@ func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error 
 			v6gw = ipc.Gateway
 		}
 	}
+	var out []*netlink.Route
 	for _, r := range res.Routes {
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &r.Dst, Gw: r.GW, MTU: r.MTU, AdvMSS: r.AdvMSS}
+		route := &netlink.Route{LinkIndex: ifindex, Dst: &r.Dst, Gw: r.GW, MTU: r.MTU, AdvMSS: r.AdvMSS, Priority: r.Priority}
 		if route.Gw == nil {
 			route.Gw = v6gw
 			if r.Dst.IP.To4() != nil {
 				route.Gw = v4gw
 			}
-		}
-		if r.Priority != 0 {
-			route.Priority = r.Priority
 		}
 		if r.Table != nil {
 			route.Table = *r.Table
@@ -190,11 +211,37 @@ func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error 
 		if r.Scope != nil {
 			route.Scope = netlink.Scope(*r.Scope)
 		}
-		if err := h.RouteAdd(route); err != nil {
-			return fmt.Errorf("adding route %s via %v on %s: %w", r.Dst.String(), route.Gw, link.Attrs().Name, err)
+		i := slices.IndexFunc(out, func(o *netlink.Route) bool { return sameButGateway(o, route) })
+		if i < 0 {
+			out = append(out, route)
+			continue
 		}
+		multipath(out[i], route.Gw)
 	}
-	return nil
+	return out
+}
+
+// sameButGateway tells whether a and b are routes to one destination with
+// the same attributes, whatever their gateways.
+func sameButGateway(a, b *netlink.Route) bool {
+	return a.Dst.String() == b.Dst.String() && a.Table == b.Table && a.Priority == b.Priority &&
+		a.Scope == b.Scope && a.MTU == b.MTU && a.AdvMSS == b.AdvMSS
+}
+
+// multipath adds gw to r as one more next hop through r's link, unless r
+// has it already.
+func multipath(r *netlink.Route, gw net.IP) {
+	if r.MultiPath == nil {
+		if r.Gw.Equal(gw) {
+			return
+		}
+		r.MultiPath = []*netlink.NexthopInfo{{LinkIndex: r.LinkIndex, Gw: r.Gw}}
+		r.LinkIndex, r.Gw = 0, nil
+	}
+	if slices.ContainsFunc(r.MultiPath, func(h *netlink.NexthopInfo) bool { return h.Gw.Equal(gw) }) {
+		return
+	}
+	r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: r.MultiPath[0].LinkIndex, Gw: gw})
 }
 
 // carrierWait bounds the wait for the VF's link before announcing.
@@ -220,33 +267,85 @@ func waitOperUp(l netlink.Link, updates <-chan netlink.LinkUpdate, timeout time.
 }
 
 // Verify checks in the pod's namespace that ifname holds the addresses of
-// ips and that the routes exist.
+// ips, each with the route to its subnet through ifname, and that each of
+// the routes goes through ifname, with the gateways ADD gave it.
 func Verify(netnsPath, ifname string, ips []*current.IPConfig, routes []*types.Route) error {
 	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifname)
+		link, err := netlinksafe.LinkByName(ifname)
 		if err != nil {
 			return err
 		}
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+		addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_ALL)
 		if err != nil {
 			return fmt.Errorf("listing addresses of %s: %w", ifname, err)
 		}
+		// The routes of every table, filtered here by the table each route names.
+		have, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return fmt.Errorf("listing routes: %w", err)
+		}
+		index := link.Attrs().Index
 		for _, ipc := range ips {
 			if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == ipc.Address.String() }) {
 				return fmt.Errorf("address %s is missing on %s", ipc.Address.String(), ifname)
 			}
+			subnet := &net.IPNet{IP: ipc.Address.IP.Mask(ipc.Address.Mask), Mask: ipc.Address.Mask}
+			if ones, bits := subnet.Mask.Size(); ones < bits && !hasRoute(have, &netlink.Route{LinkIndex: index, Dst: subnet, Table: unix.RT_TABLE_MAIN}) {
+				return fmt.Errorf("route to %s, the subnet of %s, is missing on %s", subnet, ipc.Address.IP, ifname)
+			}
 		}
-		all, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
-		if err != nil {
-			return fmt.Errorf("listing routes: %w", err)
-		}
-		for _, r := range routes {
-			if !slices.ContainsFunc(all, func(have netlink.Route) bool {
-				return have.Dst != nil && have.Dst.String() == r.Dst.String() && (r.GW == nil || r.GW.Equal(have.Gw))
-			}) {
-				return fmt.Errorf("route to %s is missing", r.Dst.String())
+		for _, want := range kernelRoutes(index, &current.Result{IPs: ips, Routes: routes}) {
+			if !hasRoute(have, want) {
+				return fmt.Errorf("route %s is missing on %s", describe(want), ifname)
 			}
 		}
 		return nil
 	})
+}
+
+// hasRoute tells whether one of have goes to want's destination in want's
+// table (main if unset) through each of want's next hops.
+func hasRoute(have []netlink.Route, want *netlink.Route) bool {
+	table := want.Table
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
+	}
+	return slices.ContainsFunc(have, func(r netlink.Route) bool {
+		if r.Table != table || r.Dst == nil || r.Dst.String() != want.Dst.String() {
+			return false
+		}
+		got := nextHops(&r)
+		for _, h := range nextHops(want) {
+			if !slices.ContainsFunc(got, func(g *netlink.NexthopInfo) bool { return g.LinkIndex == h.LinkIndex && g.Gw.Equal(h.Gw) }) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// nextHops are r's next hops, one for a route that is not multipath.
+func nextHops(r *netlink.Route) []*netlink.NexthopInfo {
+	if len(r.MultiPath) > 0 {
+		return r.MultiPath
+	}
+	return []*netlink.NexthopInfo{{LinkIndex: r.LinkIndex, Gw: r.Gw}}
+}
+
+// describe is r as an operator reads it: destination, gateways, table.
+func describe(r *netlink.Route) string {
+	s := r.Dst.String()
+	var gws []string
+	for _, h := range nextHops(r) {
+		if h.Gw != nil {
+			gws = append(gws, h.Gw.String())
+		}
+	}
+	if len(gws) > 0 {
+		s += " via " + strings.Join(gws, ", ")
+	}
+	if r.Table != 0 && r.Table != unix.RT_TABLE_MAIN {
+		s += fmt.Sprintf(" in table %d", r.Table)
+	}
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -191,7 +192,11 @@ func MoveNS(from netns.NsHandle, index int, cur, to netns.NsHandle, name string)
 // shows it, "" when sysfs shows none.
 func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) error {
 	if ns.PodH != nil {
-		if l := FindInNS(ns.PodH, ifname, pci, orig.Index); l != nil {
+		l, err := FindInNS(ns.PodH, ifname, pci, orig.Index)
+		if err != nil {
+			return err
+		}
+		if l != nil {
 			if err := moveOut(ns, l, orig.Name); err != nil {
 				return err
 			}
@@ -279,21 +284,23 @@ func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 }
 
 // FindInNS finds the VF in a namespace: by its interface name, else by its
-// parent PCI device (the pod may have renamed it).
-func FindInNS(h *netlink.Handle, ifname, pci string, index int) netlink.Link {
+// parent PCI device (the pod may have renamed it). It returns nil, nil when
+// the VF is not there. A link dump that a concurrent link change interrupts
+// is retried, and its last list used, as the reference plugins do.
+func FindInNS(h *netlink.Handle, ifname, pci string, index int) (netlink.Link, error) {
 	if l, err := h.LinkByName(ifname); err == nil && isVF(l, pci, index) {
-		return l
+		return l, nil
 	}
-	links, err := h.LinkList()
+	links, err := netlinksafe.Handle{Handle: h}.LinkList()
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("looking for VF %s: listing links: %w", pci, err)
 	}
 	for _, l := range links {
 		if l.Attrs().ParentDev == pci {
-			return l
+			return l, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func findOnHost(h *netlink.Handle, pci string, index int, names ...string) netlink.Link {

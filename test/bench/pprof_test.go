@@ -5,17 +5,32 @@ import (
 	"crypto/sha256"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
+// spinHashing hashes until the process has used d of CPU time: on a loaded
+// machine d of wall time gave the profiler a handful of samples, and under
+// -race the detector's own functions then filled the flat top.
+//
 //go:noinline
 func spinHashing(d time.Duration) (sum byte) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		h := sha256.Sum256([]byte("fastpath"))
-		sum ^= h[0]
+	for start := cpuTime(); cpuTime()-start < d; {
+		for range 1000 {
+			h := sha256.Sum256([]byte("fastpath"))
+			sum ^= h[0]
+		}
 	}
 	return sum
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func TestPprofTop(t *testing.T) {

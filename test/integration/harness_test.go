@@ -19,16 +19,15 @@ import (
 
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 	"github.com/fastpath-cni/fastpath/test/fakesysfs"
+	"github.com/fastpath-cni/fastpath/test/needs"
 )
 
 // binDir holds the plugins built once for the whole run.
 var binDir string
 
+// Without root every test skips (newNet says why); the binaries are built
+// all the same, so that a build error shows.
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Println("integration tests need root (network namespaces)")
-		os.Exit(1)
-	}
 	dir, err := os.MkdirTemp("", "fastpath-bin-")
 	if err == nil {
 		err = cnitest.Build(dir, cnitest.Plugins...)
@@ -48,6 +47,13 @@ const (
 	vfPCI = "0000:01:10.0" // VF 0 of pfPCI with the igb's offset 128, stride 2
 )
 
+// newNet is a network for one test, which needs root for its namespaces.
+func newNet(t *testing.T) *cnitest.Net {
+	t.Helper()
+	needs.Root(t)
+	return cnitest.NewNet(t, binDir)
+}
+
 // node is one test's world: a fake sysfs whose VFs are veth ends on the host
 // (their peers in a "wire" namespace that plays the switch) and a network.
 type node struct {
@@ -65,7 +71,7 @@ var nodeSeq int
 func newNode(t *testing.T, n int) *node {
 	t.Helper()
 	nodeSeq++
-	nd := &node{Net: cnitest.NewNet(t, binDir), t: t}
+	nd := &node{Net: newNet(t), t: t}
 	nd.sysfs = filepath.Join(nd.Dir, "sys")
 	nd.wire = cnitest.Pod(t)
 	prefix := fmt.Sprintf("fp%dv", nodeSeq%100)

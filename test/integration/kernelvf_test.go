@@ -231,7 +231,7 @@ func withName(t *testing.T, pc *libcni.PluginConfig) *libcni.PluginConfig {
 	m["name"] = "fpnet"
 	m["cniVersion"] = "1.1.0"
 	b, _ := json.Marshal(m)
-	out, err := libcni.ConfFromBytes(b)
+	out, err := libcni.NetworkPluginConfFromBytes(b)
 	must(t, err)
 	return out
 }

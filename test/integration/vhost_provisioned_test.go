@@ -56,7 +56,7 @@ func listen(t *testing.T, path string) net.Listener {
 // directory, with the app's JSON and a device-info file; DEL takes back
 // what fastpath made and leaves the socket, which is not fastpath's.
 func TestVhostProvisioned(t *testing.T) {
-	n := cnitest.NewNet(t, binDir)
+	n := newNet(t)
 	src := filepath.Join(n.Dir, "switch", "vhost0.sock")
 	listen(t, src)
 	info := filepath.Join(n.Dir, "devinfo", "net1.json")
@@ -121,7 +121,7 @@ func TestVhostProvisioned(t *testing.T) {
 
 // The device plugin's device-info file can name the socket and its role.
 func TestVhostProvisionedByDeviceInfo(t *testing.T) {
-	n := cnitest.NewNet(t, binDir)
+	n := newNet(t)
 	src := filepath.Join(n.Dir, "switch", "vhost1.sock")
 	listen(t, src)
 	dpInfo := filepath.Join(n.Dir, "dp", "vhost-pool-dev1-device.json")
@@ -147,7 +147,7 @@ func TestVhostProvisionedByDeviceInfo(t *testing.T) {
 // directory, not through a device-info file that names it. Each is code 7,
 // and the pod gets nothing.
 func TestVhostProvisionedOutside(t *testing.T) {
-	n := cnitest.NewNet(t, binDir)
+	n := newNet(t)
 	daemon := filepath.Join(t.TempDir(), "daemon.sock") // some root daemon's socket
 	listen(t, daemon)
 	must(t, os.MkdirAll(filepath.Join(n.Dir, "switch"), 0o755))
@@ -171,7 +171,7 @@ func TestVhostProvisionedOutside(t *testing.T) {
 
 // Bad vhost-user config is code 7 naming the field, and nothing is made.
 func TestVhostBadConfig(t *testing.T) {
-	n := cnitest.NewNet(t, binDir)
+	n := newNet(t)
 	pod := cnitest.Pod(t)
 	for _, tc := range []struct {
 		vu   map[string]any

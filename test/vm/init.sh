@@ -77,7 +77,7 @@ for m in $MODULES; do
   modprobe "$m" || setup_failed "modprobe $m"
 done
 
-# The PF: the first PCI device bound to igb (PLATFORM.md: 0000:01:00.0, but do not rely on it).
+# The PF: the first PCI device bound to igb (0000:01:00.0 so far, but do not rely on it).
 pf_has_netdev() {
   for d in /sys/bus/pci/drivers/igb/0000:*; do
     first_entry "$d/net" >/dev/null && return 0

@@ -55,7 +55,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 GUEST_CMD=$(shquote "$@") "$HERE/mkinitrd.sh" "$BINDIR" "$WORK/initrd.cpio.gz"
 
-# QEMU arguments as checked in shared/PLATFORM.md. TCG, never KVM: a KVM guest hangs here.
+# QEMU arguments as checked (README.md, Facts). TCG, never KVM: a KVM guest hangs here.
 # no_timer_check: on a loaded host the emulated timer can miss the kernel's boot-time IO-APIC
 # check, which then panics ("timer doesn't work through Interrupt-remapped IO-APIC").
 # shellcheck disable=SC2054 # the commas belong to QEMU options
