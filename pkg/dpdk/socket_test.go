@@ -17,25 +17,31 @@ func TestWaitSocket(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	made := make(chan time.Time, 1)
+	// replacing closes as the file gives way to the socket: a wait that
+	// ends before it ended on the regular file. (Signalling after Listen
+	// raced with the wait, which rightly ends as soon as bind makes it.)
+	replacing := make(chan struct{})
+	listening := make(chan net.Listener, 1)
 	go func() {
 		time.Sleep(200 * time.Millisecond)
+		close(replacing)
 		os.Remove(path)
 		l, err := net.Listen("unix", path)
 		if err != nil {
 			t.Error(err)
-			return
 		}
-		made <- time.Now()
-		t.Cleanup(func() { l.Close() })
+		listening <- l
 	}()
 	if err := WaitSocket(path, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-made:
+	case <-replacing:
 	default:
 		t.Fatal("WaitSocket returned before the socket was made")
+	}
+	if l := <-listening; l != nil {
+		defer l.Close()
 	}
 	// Present already: at once.
 	if err := WaitSocket(path, 0); err != nil {
