@@ -184,12 +184,23 @@ func MoveNS(from netns.NsHandle, index int, cur, to netns.NsHandle, name string)
 	return err
 }
 
+// ResetTakesPFMAC tells whether a VF driver, when it resets (every close
+// does, and so does a move out of a namespace while up), takes the MAC that
+// the PF holds for the VF as its own and permanent address. igbvf does.
+func ResetTakesPFMAC(driver string) bool { return driver == "igbvf" }
+
 // Restore puts the VF netdev back in the host namespace with its original
 // name, MAC, MTU and admin state, wherever it is now: in the pod as ifname,
 // or already on the host (the pod's namespace died and the kernel returned
 // it, under its container name). hostName is its current host name as sysfs
 // shows it, "" when sysfs shows none.
-func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) error {
+//
+// unpin, when not nil, clears the admin MAC that the PF holds for the VF (see
+// ResetTakesPFMAC: the caller pinned the original MAC there so that the
+// close of the move out gives the netdev its original address and permanent
+// address back). It runs once the netdev is on the host; the netdev then
+// sets its MAC again, which hands the address back to the PF's table.
+func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, unpin func() error) error {
 	if ns.PodH != nil {
 		if l := FindInNS(ns.PodH, ifname, pci, orig.Index); l != nil {
 			if err := moveOut(ns, l, orig.Name); err != nil {
@@ -202,7 +213,7 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) er
 	if l == nil {
 		return fmt.Errorf("VF %s (%s): %w", pci, orig.Name, ErrNetdevGone)
 	}
-	return restoreOnHost(ns.HostH, l, orig)
+	return restoreOnHost(ns.HostH, l, orig, unpin)
 }
 
 func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
@@ -213,9 +224,10 @@ func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
 	return nil
 }
 
-func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
+func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin func() error) error {
 	cur := stateOf(l)
-	if cur.Up && (cur.Name != orig.Name || cur.MAC != orig.MAC) {
+	setMAC := cur.MAC != orig.MAC || unpin != nil
+	if cur.Up && (cur.Name != orig.Name || setMAC) {
 		if err := h.LinkSetDown(l); err != nil {
 			return fmt.Errorf("setting %s down: %w", cur.Name, err)
 		}
@@ -225,7 +237,15 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 			return fmt.Errorf("renaming %s back to %s: %w", cur.Name, orig.Name, err)
 		}
 	}
-	if cur.MAC != orig.MAC {
+	if unpin != nil {
+		if err := unpin(); err != nil {
+			return err
+		}
+		crash.Point("del/unpinned")
+	}
+	if setMAC {
+		// Even when unchanged: the driver hands it to the PF (igbvf
+		// through its mailbox), whose table shows it again.
 		mac, err := net.ParseMAC(orig.MAC)
 		if err == nil {
 			err = h.LinkSetHardwareAddr(l, mac)
@@ -256,8 +276,11 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 }
 
 // resyncPerm opens and closes the netdev once if its permanent address
-// differs from the recorded one: igbvf resets on open and then takes its
-// permanent address from the PF, which holds the restored MAC by now.
+// differs from the recorded one: igbvf resets when it closes and then takes
+// its permanent address from the PF, which holds the restored MAC by now.
+// That costs an open and a close (about 90 ms in the emulated guest), so DEL
+// avoids it with the pinned move out (see Restore); it remains for a VF that
+// came back without one, such as the kernel returning it from a dead pod.
 func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	if orig.Perm == "" {
 		return nil
