@@ -112,7 +112,7 @@ func (c *call) add() (_ *current.Result, err error) {
 
 	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
 	if s.MAC != nil && mode == attach.ModeKernel {
-		if err := sriov.SetMAC(ns.HostH, vf.Netdev, s.MAC); err != nil {
+		if err := sriov.SetMAC(ns.HostH, rec.NetdevOrig, s.MAC); err != nil {
 			return nil, err
 		}
 		crash.Point("add/netdev-mac")
@@ -139,7 +139,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		iface.Mac = s.MAC.String()
 	}
 	if mode == attach.ModeKernel {
-		if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MTU); err != nil {
+		if err := sriov.MoveIn(ns, vf.PCI, rec.NetdevOrig, c.args.IfName, s.MTU); err != nil {
 			return nil, err
 		}
 		link, err := ns.PodH.LinkByName(c.args.IfName)

@@ -139,11 +139,20 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 		crash.Point("del/pf-side")
 	}
 	if rec.NetdevOrig != nil {
-		hostName, err := c.hostNetdev(rec, ns)
+		hostName, err := c.sysfs.Netdev(rec.PCI)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 		err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig, unpin)
+		if errors.Is(err, sriov.ErrNetdevGone) && hostName == "" && c.sysfs.Driver(rec.PCI) == rec.Driver {
+			// Neither on the host nor in the pod, with its driver: in a
+			// namespace that is dying, the pod's, after the runtime deleted
+			// it. Wait for the kernel to return it, or DEL would restore the
+			// PF side only and leave the netdev under its container name.
+			if hostName, err = c.returnedNetdev(rec); err == nil {
+				err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig, unpin)
+			}
+		}
 		if errors.Is(err, sriov.ErrNetdevGone) {
 			// Nothing left to restore (a stand-in link died with its
 			// namespace, or the VF was removed): the rest still is ours.
@@ -162,22 +171,11 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	return nil
 }
 
-// hostNetdev is the VF's netdev name on the host, "" if it is in the pod.
-// When it is in neither, the kernel is still returning it from a dead
-// namespace: wait for it, or DEL would restore the PF side only and leave
-// the netdev under its container name.
-func (c *call) hostNetdev(rec *state.Record, ns *sriov.Namespaces) (string, error) {
-	name, err := c.sysfs.Netdev(rec.PCI)
-	if err != nil || name != "" || c.sysfs.Driver(rec.PCI) != rec.Driver {
-		return name, err
-	}
-	if ns.PodH != nil && sriov.FindInNS(ns.PodH, rec.IfName, rec.PCI, rec.NetdevOrig.Index) != nil {
-		return "", nil // in the pod, where Restore fetches it
-	}
-	// Neither on the host nor in the pod: in a namespace that is dying,
-	// the pod's, after the runtime deleted it.
+// returnedNetdev waits for the kernel to return the VF's netdev to the host
+// from a dying namespace, and names it there.
+func (c *call) returnedNetdev(rec *state.Record) (string, error) {
 	c.log.Info("waiting for the kernel to return the VF from the dead namespace")
-	name, err = sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
+	name, err := sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
 	if errors.Is(err, sriov.ErrNetdevGone) {
 		return "", types.NewError(types.ErrTryAgainLater, err.Error(), "")
 	}

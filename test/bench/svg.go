@@ -47,9 +47,11 @@ func niceStep(max float64, n int) float64 {
 	return 10 * mag
 }
 
-// SVG is the chart: p50 of every path and op against its floor (stacked
-// from its parts), with min-p90 whiskers, the 1.5x-floor limit, the targets
-// and the reference plugins; below it, the scale curve.
+// SVG is the chart: p50 of every cell and op against its floor (stacked
+// from its parts), with min-p90 whiskers, the cell's target (its kind's
+// limit times the floor), the reference plugin on the cell of its
+// configuration and the peer measured in the same run; below it, the scale
+// curve.
 func (rep *Report) SVG() string {
 	r := rep.R
 	rows := r.Rows()

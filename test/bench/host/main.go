@@ -48,11 +48,11 @@ var (
 	saveTo     = flag.String("save", "", "also write every record of the run to this file (re-render with -from)")
 	from       = flag.String("from", "", "measure nothing: render the records a -save wrote")
 	guestOnly  = flag.String("guest-only", "", "passed to the guest payload's -only (sections: version, kernel-hostlocal, ...)")
-	timeout    = flag.Duration("guest-timeout", 15*time.Minute, "bound on the guest run")
+	timeout    = flag.Duration("guest-timeout", 45*time.Minute, "bound on the guest run")
 )
 
 func main() {
-	flag.IntVar(&opts.Cycles, "n", 30, "measured cycles per path and floor")
+	flag.IntVar(&opts.Cycles, "n", 12, "measured cycles per cell and floor")
 	flag.IntVar(&opts.Warmup, "warmup", 2, "cycles before measuring")
 	flag.DurationVar(&opts.Settle, "settle", 50*time.Millisecond, "untimed pause after each ADD and DEL")
 	flag.Parse()
