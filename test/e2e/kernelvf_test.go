@@ -299,3 +299,33 @@ func TestMACPodAfterTrustedMACPod(t *testing.T) {
 	nc.same(t, before, "after DEL")
 	n.Released(t)
 }
+
+// A VF whose PF holds an admin MAC, its own address (as sriov-cni's DEL
+// leaves it, or a userspace VF's DEL that wrote back what it found): a pod
+// with another `mac` and trust off still gets it, and DEL leaves the NIC as
+// `ip link show` showed it, with the admin MAC gone: a second such pod works
+// as the first did.
+func TestMACPodOnPinnedVF(t *testing.T) {
+	nc := findNIC(t)
+	pfLink, err := netlink.LinkByName(nc.pf)
+	must(t, err)
+	vfLink, err := netlink.LinkByName(nc.names[2])
+	must(t, err)
+	must(t, netlink.LinkSetVfHardwareAddr(pfLink, 2, vfLink.Attrs().HardwareAddr))
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	for i := range 2 {
+		p := cnitest.Pod(t)
+		l := vfConf(n, nc, 2, 100, nil)
+		r := cnitest.RT(p, fmt.Sprintf("pinned%d", i), "net1")
+		if _, err := n.Add(l, r); err != nil {
+			t.Fatalf("ADD %d with mac and trust off on a pinned VF: %v", i, err)
+		}
+		if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 2     link/ether 02:fa:00:00:00:03 brd ff:ff:ff:ff:ff:ff, vlan 100") {
+			t.Errorf("PF does not show VF 2 with the pod's MAC:\n%s", pf)
+		}
+		must(t, n.Del(l, r))
+		nc.same(t, before, fmt.Sprintf("after DEL %d", i))
+	}
+	n.Released(t)
+}

@@ -193,9 +193,6 @@ func (n nic) same(t *bench.TB, name, before string) {
 
 func mac(i int) string { return fmt.Sprintf("02:fa:00:00:00:%02x", i+1) }
 
-// cellMAC is the MAC of a cell with `mac`, on VF i.
-func cellMAC(i int) string { return mac(i) }
-
 // kernelConf is the kernel VF config of cell p on VF i, on VLAN vlan: with
 // host-local handing out an address and a route, or without IPAM. Logs at
 // info to a file, as on a node.
@@ -205,7 +202,7 @@ func kernelConf(n *cnitest.Net, nc nic, i, vlan int, p bench.Path) *libcni.Netwo
 		extra["vlan"], extra["spoofchk"], extra["trust"] = vlan, "on", onOff(p.Trust)
 	}
 	if p.MAC {
-		extra["mac"] = cellMAC(i)
+		extra["mac"] = mac(i)
 	}
 	if p.MTU {
 		extra["mtu"] = 1400
@@ -227,9 +224,8 @@ func withIPAM(c map[string]any, ipam bool) map[string]any {
 func hostDeviceConf(n *cnitest.Net, nc nic, i int, ipam bool) *libcni.NetworkConfigList {
 	c := withIPAM(n.Plugin("10.10.0.0/24", map[string]any{"pciBusID": nc.vfs[i]}), ipam)
 	c["type"] = "host-device"
-	for _, k := range []string{"stateDir", "logFile", "logLevel"} {
-		delete(c, k)
-	}
+	delete(c, "logFile")
+	delete(c, "logLevel")
 	return n.List("1.1.0", c)
 }
 
@@ -248,7 +244,7 @@ func kernelFloor(nc nic, p bench.Path) []string {
 		cmd = append(cmd, "-vlan", "100", "-spoofchk", "on", "-trust", onOff(p.Trust))
 	}
 	if p.MAC {
-		cmd = append(cmd, "-mac", cellMAC(0))
+		cmd = append(cmd, "-mac", mac(0))
 	}
 	if p.MTU {
 		cmd = append(cmd, "-mtu", "1400")
