@@ -60,10 +60,12 @@ demo: deps
 reliability: deps
 	test/reliability/run.sh
 
-# docs/benchmarks.md and docs/benchmarks.svg, regenerated: ADD and DEL through libcni, each
-# against its floor (process starts + the bare kernel calls), in the emulated SR-IOV guest
-# (kernel VF, vfio VF, 7 VFs in parallel, strace) and on this machine (vhost-user on
-# OVS-DPDK, scale curve). About 5 min. BENCH_ARGS go to test/bench/host (-h lists them).
+# docs/benchmarks.md and docs/benchmarks.svg, regenerated: ADD and DEL through libcni of
+# every cell of the configuration matrix (test/bench Paths), each against its own floor
+# (process starts + the bare kernel calls), in the emulated SR-IOV guest (kernel VF and vfio
+# VF cells, host-device, 7 VFs in parallel, strace, timelines, pprof) and on this machine
+# (vhost-user cells on OVS-DPDK, scale curve). About 25-30 min on the loaded 2-core test
+# machine. BENCH_ARGS go to test/bench/host (-h lists them; -guest-only picks cells).
 .PHONY: bench
 bench: deps
 	$(GO) run ./test/bench/host $(BENCH_ARGS)

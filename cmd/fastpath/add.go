@@ -9,6 +9,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
@@ -112,7 +113,20 @@ func (c *call) add() (_ *current.Result, err error) {
 
 	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
 	if s.MAC != nil && mode == attach.ModeKernel {
-		if err := sriov.SetMAC(ns.HostH, vf.Netdev, s.MAC); err != nil {
+		err := sriov.SetMAC(ns.HostH, rec.NetdevOrig, s.MAC)
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			// The PF enforces an admin MAC on the VF: one that sriov-cni's
+			// DEL left, or that a userspace VF's DEL wrote back as found
+			// (the table cannot tell an admin MAC from the VF's own). Clear
+			// it; the PF-side settings set the pod's next, and DEL ends
+			// with none.
+			cleared := *rec.PFOrig
+			cleared.MAC = "00:00:00:00:00:00"
+			if err = sriov.SetPFSettings(ns.HostH, pfLink, vf.Index, rec.PFOrig, &cleared); err == nil {
+				err = sriov.SetMAC(ns.HostH, rec.NetdevOrig, s.MAC)
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		crash.Point("add/netdev-mac")
@@ -139,7 +153,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		iface.Mac = s.MAC.String()
 	}
 	if mode == attach.ModeKernel {
-		if err := sriov.MoveIn(ns, vf.Netdev, c.args.IfName, s.MTU); err != nil {
+		if err := sriov.MoveIn(ns, vf.PCI, rec.NetdevOrig, c.args.IfName, s.MTU); err != nil {
 			return nil, err
 		}
 		link, err := ns.PodH.LinkByName(c.args.IfName)

@@ -11,6 +11,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fastpath-cni/fastpath/pkg/attach"
+	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
@@ -130,21 +131,36 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	// The PF side first: igb refuses the VF's own MAC change while the
 	// PF's admin MAC stands.
 	var errs []error
+	var unpin func() error
 	if rec.PFOrig != nil {
-		errs = append(errs, restorePF(ns, rec))
+		var err error
+		unpin, err = restorePF(ns, rec)
+		errs = append(errs, err)
 		crash.Point("del/pf-side")
 	}
 	if rec.NetdevOrig != nil {
-		hostName, err := c.hostNetdev(rec, ns)
+		hostName, err := c.sysfs.Netdev(rec.PCI)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig)
+		err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig, unpin)
+		if errors.Is(err, sriov.ErrNetdevGone) && hostName == "" && c.sysfs.Driver(rec.PCI) == rec.Driver {
+			// Neither on the host nor in the pod, with its driver: in a
+			// namespace that is dying, the pod's, after the runtime deleted
+			// it. Wait for the kernel to return it, or DEL would restore the
+			// PF side only and leave the netdev under its container name.
+			if hostName, err = c.returnedNetdev(rec); err == nil {
+				err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig, unpin)
+			}
+		}
 		if errors.Is(err, sriov.ErrNetdevGone) {
 			// Nothing left to restore (a stand-in link died with its
 			// namespace, or the VF was removed): the rest still is ours.
 			c.log.Warn("VF netdev not found; restoring the rest", "error", err)
 			err = nil
+			if unpin != nil {
+				err = unpin()
+			}
 		}
 		errs = append(errs, err)
 	}
@@ -155,49 +171,67 @@ func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
 	return nil
 }
 
-// hostNetdev is the VF's netdev name on the host, "" if it is in the pod.
-// When it is in neither, the kernel is still returning it from a dead
-// namespace: wait for it, or DEL would restore the PF side only and leave
-// the netdev under its container name.
-func (c *call) hostNetdev(rec *state.Record, ns *sriov.Namespaces) (string, error) {
-	name, err := c.sysfs.Netdev(rec.PCI)
-	if err != nil || name != "" || c.sysfs.Driver(rec.PCI) != rec.Driver {
-		return name, err
-	}
-	if ns.PodH != nil {
-		l, err := sriov.FindInNS(ns.PodH, rec.IfName, rec.PCI, rec.NetdevOrig.Index)
-		if err != nil {
-			return "", err
-		}
-		if l != nil {
-			return "", nil // in the pod, where Restore fetches it
-		}
-	}
-	// Neither on the host nor in the pod: in a namespace that is dying,
-	// the pod's, after the runtime deleted it.
+// returnedNetdev waits for the kernel to return the VF's netdev to the host
+// from a dying namespace, and names it there.
+func (c *call) returnedNetdev(rec *state.Record) (string, error) {
 	c.log.Info("waiting for the kernel to return the VF from the dead namespace")
-	name, err = sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
+	name, err := sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
 	if errors.Is(err, sriov.ErrNetdevGone) {
 		return "", types.NewError(types.ErrTryAgainLater, err.Error(), "")
 	}
 	return name, err
 }
 
-func restorePF(ns *sriov.Namespaces, rec *state.Record) error {
+// restorePF puts the PF-side settings back. When the PF listed the VF's own
+// address, not an admin one, and ADD set a MAC, the end state is no admin
+// MAC at all (an admin MAC pins the address: igb then refuses the VF any MAC
+// change, and the next pod's `mac` with trust off fails): the admin MAC is
+// cleared, as libvirt does, and the netdev sets its own MAC again, which the
+// PF then lists as before. For a driver that takes the PF's MAC when it
+// resets (sriov.ResetTakesPFMAC), the original MAC is first pinned, untrusted,
+// so that the reset of the move out gives the netdev its original address and
+// permanent address back without a reset of its own (an open and a close),
+// and the returned unpin clears it once the netdev is on the host. unpin is
+// nil when there is nothing to clear then.
+func restorePF(ns *sriov.Namespaces, rec *state.Record) (unpin func() error, err error) {
 	pf, cur, err := sriov.ReadPFSettings(ns.HostH, rec.PF, rec.VFIndex)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	want := *rec.PFOrig
-	if rec.NetdevOrig != nil && want.MAC == rec.NetdevOrig.MAC && cur.MAC != want.MAC {
-		// The VF's own address, not an admin one: writing it back as an
-		// admin MAC would pin it (igb then refuses the VF any MAC change).
-		// Clear the admin MAC instead, as libvirt does; restoring the
-		// netdev's MAC next hands the address back to the VF, and the PF
-		// lists it as before.
-		want.MAC = "00:00:00:00:00:00"
+	own := rec.NetdevOrig != nil && want.MAC == rec.NetdevOrig.MAC
+	if !own || !sriov.ResetTakesPFMAC(rec.Driver) || (cur.MAC == want.MAC && !macRequested(rec)) {
+		if own && cur.MAC != want.MAC {
+			want.MAC = "00:00:00:00:00:00" // restoring the netdev's MAC hands it back
+		}
+		return nil, sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, &want)
 	}
-	return sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, &want)
+	final := want
+	final.MAC = "00:00:00:00:00:00"
+	// Untrusted while pinned: a trusted VF's reset would hand its pod
+	// address to the PF instead of taking the pinned one.
+	want.Trust = false
+	if err := sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, &want); err != nil {
+		return nil, err
+	}
+	return func() error { return sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, &want, &final) }, nil
+}
+
+// macRequested tells whether rec's ADD set a MAC, from its own config and
+// CNI_ARGS. A DEL retried after a crash finds the original MAC pinned, which
+// the PF lists as it listed the VF's own: only this tells that it must be
+// cleared. When unsure, it says yes: clearing costs a little time only.
+func macRequested(rec *state.Record) bool {
+	conf, err := config.Parse(rec.Config)
+	if err != nil {
+		return true
+	}
+	args, err := config.ParseArgs(rec.Args)
+	if err != nil {
+		return true
+	}
+	s, err := conf.Resolve(args)
+	return err != nil || s.MAC != nil
 }
 
 // delWithoutRecord handles DEL when fastpath holds no record: the ADD never
@@ -242,7 +276,7 @@ func (c *call) evictUnrecorded(pci string) error {
 	c.log.Warn("no record; returning the VF to the host and resetting what the config set", "netdev", name)
 	err = sriov.Restore(ns, pci, c.args.IfName, "", &sriov.NetdevState{
 		Name: name, MAC: l.Attrs().HardwareAddr.String(), MTU: l.Attrs().MTU,
-	})
+	}, nil)
 	return errors.Join(err, c.resetUnrecorded(ns, pci))
 }
 

@@ -105,50 +105,50 @@ type Namespaces struct {
 	PodH  *netlink.Handle
 }
 
-// SetMAC sets the MAC of a VF netdev on the host. It comes before the PF's
-// admin MAC: once the PF has set one, igb refuses any MAC change the VF asks
-// for, even to the same address, until the admin MAC is cleared.
-func SetMAC(h *netlink.Handle, name string, mac net.HardwareAddr) error {
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("finding VF netdev %s: %w", name, err)
-	}
-	if l.Attrs().Flags&net.FlagUp != 0 {
+// link is a handle on the netdev that ReadNetdev read, for requests that
+// address it by index: the state read at the start of the call, under the
+// VF's lock, saves reading it again.
+func (st *NetdevState) link() netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: st.Index, Name: st.Name}}
+}
+
+// SetMAC sets the MAC of the VF netdev nd on the host, as ReadNetdev found
+// it. It comes before the PF's admin MAC: once the PF has set one, igb
+// refuses any MAC change the VF asks for, even to the same address, until
+// the admin MAC is cleared.
+func SetMAC(h *netlink.Handle, nd *NetdevState, mac net.HardwareAddr) error {
+	if nd.Up {
 		// igbvf and iavf cannot change the address of a running netdev.
-		if err := h.LinkSetDown(l); err != nil {
-			return fmt.Errorf("setting %s down: %w", name, err)
+		if err := h.LinkSetDown(nd.link()); err != nil {
+			return fmt.Errorf("setting %s down: %w", nd.Name, err)
 		}
 	}
-	if err := h.LinkSetHardwareAddr(l, mac); err != nil {
-		return fmt.Errorf("setting MAC %s on %s: %w", mac, name, err)
+	if err := h.LinkSetHardwareAddr(nd.link(), mac); err != nil {
+		return fmt.Errorf("setting MAC %s on %s: %w", mac, nd.Name, err)
 	}
 	return nil
 }
 
-// MoveIn moves the host netdev hostName into the pod namespace as ifname with
-// the given MTU (0 keeps it) and brings it up. The move and the new name go
-// in one netlink request, so no name is ever taken on the host (where a dead
-// pod's VF may hold ifname) and none clashes in the pod on the way (the
-// kernel renames as it moves). On error the netdev is back on the host;
-// Restore puts the rest right.
-func MoveIn(ns *Namespaces, hostName, ifname string, mtu int) (err error) {
-	link, err := ns.HostH.LinkByName(hostName)
-	if err != nil {
-		return fmt.Errorf("finding VF netdev %s: %w", hostName, err)
-	}
-	if mtu != 0 && link.Attrs().MTU != mtu {
-		if err := ns.HostH.LinkSetMTU(link, mtu); err != nil {
-			return fmt.Errorf("setting MTU %d on %s: %w", mtu, hostName, err)
+// MoveIn moves the host netdev nd (as ReadNetdev found it) of VF pci into
+// the pod namespace as ifname with the given MTU (0 keeps it) and brings it
+// up. The move and the new name go in one netlink request, so no name is
+// ever taken on the host (where a dead pod's VF may hold ifname) and none
+// clashes in the pod on the way (the kernel renames as it moves). On error
+// the netdev is back on the host, or in the pod; Restore puts the rest right.
+func MoveIn(ns *Namespaces, pci string, nd *NetdevState, ifname string, mtu int) (err error) {
+	if mtu != 0 && nd.MTU != mtu {
+		if err := ns.HostH.LinkSetMTU(nd.link(), mtu); err != nil {
+			return fmt.Errorf("setting MTU %d on %s: %w", mtu, nd.Name, err)
 		}
 		crash.Point("add/mtu")
 	}
-	if err := MoveNS(ns.Host, link.Attrs().Index, ns.Host, ns.Pod, ifname); err != nil {
+	if err := MoveNS(ns.Host, nd.Index, ns.Host, ns.Pod, ifname); err != nil {
 		// The kernel may have moved it and then failed the rename (ifname
 		// taken in the pod): fetch it back under its host name.
-		if l, lerr := ns.PodH.LinkByName(hostName); lerr == nil && isVF(l, link.Attrs().ParentDev, link.Attrs().Index) {
-			err = errors.Join(err, MoveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, hostName))
+		if l, lerr := ns.PodH.LinkByName(nd.Name); lerr == nil && isVF(l, pci, nd.Index) {
+			err = errors.Join(err, MoveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, nd.Name))
 		}
-		return fmt.Errorf("moving %s into the pod as %s: %w", hostName, ifname, err)
+		return fmt.Errorf("moving %s into the pod as %s: %w", nd.Name, ifname, err)
 	}
 	crash.Point("add/in-pod")
 	l, err := ns.PodH.LinkByName(ifname)
@@ -185,12 +185,24 @@ func MoveNS(from netns.NsHandle, index int, cur, to netns.NsHandle, name string)
 	return err
 }
 
+// ResetTakesPFMAC tells whether a VF driver, when it resets (every close
+// does, and so does a move out of a namespace while up), takes the MAC that
+// the PF holds for the VF as its own and permanent address. igbvf does.
+func ResetTakesPFMAC(driver string) bool { return driver == "igbvf" }
+
 // Restore puts the VF netdev back in the host namespace with its original
 // name, MAC, MTU and admin state, wherever it is now: in the pod as ifname,
 // or already on the host (the pod's namespace died and the kernel returned
 // it, under its container name). hostName is its current host name as sysfs
 // shows it, "" when sysfs shows none.
-func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) error {
+//
+// unpin, when not nil, clears the admin MAC that the PF holds for the VF (see
+// ResetTakesPFMAC: the caller pinned the original MAC there so that the
+// close of the move out gives the netdev its original address and permanent
+// address back). It runs once the netdev is on the host; the netdev then
+// sets its MAC again, which hands the address back to the PF's table.
+func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, unpin func() error) error {
+	movedOut := false
 	if ns.PodH != nil {
 		l, err := FindInNS(ns.PodH, ifname, pci, orig.Index)
 		if err != nil {
@@ -200,14 +212,16 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState) er
 			if err := moveOut(ns, l, orig.Name); err != nil {
 				return err
 			}
-			hostName = orig.Name
+			hostName, movedOut = orig.Name, true
 		}
 	}
 	l := findOnHost(ns.HostH, pci, orig.Index, hostName, orig.Name)
 	if l == nil {
 		return fmt.Errorf("VF %s (%s): %w", pci, orig.Name, ErrNetdevGone)
 	}
-	return restoreOnHost(ns.HostH, l, orig)
+	// With the original MAC pinned, the move out's reset gave the netdev
+	// its permanent address back: no need to check it.
+	return restoreOnHost(ns.HostH, l, orig, unpin, !(movedOut && unpin != nil))
 }
 
 func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
@@ -218,9 +232,10 @@ func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
 	return nil
 }
 
-func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
+func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin func() error, checkPerm bool) error {
 	cur := stateOf(l)
-	if cur.Up && (cur.Name != orig.Name || cur.MAC != orig.MAC) {
+	setMAC := cur.MAC != orig.MAC || unpin != nil
+	if cur.Up && (cur.Name != orig.Name || setMAC) {
 		if err := h.LinkSetDown(l); err != nil {
 			return fmt.Errorf("setting %s down: %w", cur.Name, err)
 		}
@@ -230,7 +245,15 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 			return fmt.Errorf("renaming %s back to %s: %w", cur.Name, orig.Name, err)
 		}
 	}
-	if cur.MAC != orig.MAC {
+	if unpin != nil {
+		if err := unpin(); err != nil {
+			return err
+		}
+		crash.Point("del/unpinned")
+	}
+	if setMAC {
+		// Even when unchanged: the driver hands it to the PF (igbvf
+		// through its mailbox), whose table shows it again.
 		mac, err := net.ParseMAC(orig.MAC)
 		if err == nil {
 			err = h.LinkSetHardwareAddr(l, mac)
@@ -244,8 +267,10 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 			return fmt.Errorf("restoring MTU %d on %s: %w", orig.MTU, orig.Name, err)
 		}
 	}
-	if err := resyncPerm(h, l, orig); err != nil {
-		return err
+	if checkPerm {
+		if err := resyncPerm(h, l, orig); err != nil {
+			return err
+		}
 	}
 	if orig.Up {
 		err := h.LinkSetUp(l)
@@ -261,8 +286,11 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 }
 
 // resyncPerm opens and closes the netdev once if its permanent address
-// differs from the recorded one: igbvf resets on open and then takes its
-// permanent address from the PF, which holds the restored MAC by now.
+// differs from the recorded one: igbvf resets when it closes and then takes
+// its permanent address from the PF, which holds the restored MAC by now.
+// That costs an open and a close (about 90 ms in the emulated guest), so DEL
+// avoids it with the pinned move out (see Restore); it remains for a VF that
+// came back without one, such as the kernel returning it from a dead pod.
 func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	if orig.Perm == "" {
 		return nil

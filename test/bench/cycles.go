@@ -326,8 +326,10 @@ func RunFloor(path string, args ...string) ([]Record, error) {
 // with -phase add, then -phase del: a fresh process for each, as each plugin
 // call is), then one ADD and one DEL through libcni. The starts go to the
 // pooled series ("version/fastpath") and to the path's own
-// (name+"/start/fastpath"), which its floor uses.
-func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *cnitest.Net, a Attachment, acc *Acc) error {
+// (name+"/start/fastpath"), which its floor uses. A peer, when not nil (a
+// reference plugin on the same device), runs one ADD and one DEL last in
+// each cycle: name+"/peer/ADD" and "/DEL".
+func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *cnitest.Net, a Attachment, peer *Attachment, acc *Acc) error {
 	state := filepath.Join(n.Dir, "floor-state.json")
 	floorAdd := append(slices.Clone(floorCmd[1:]), "-phase", "add", "-state", state)
 	floorDel := append(slices.Clone(floorCmd[1:]), "-phase", "del", "-state", state)
@@ -352,8 +354,19 @@ func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *c
 		if err != nil {
 			return err
 		}
+		addExec, delExec := et.Last("ADD"), et.Last("DEL")
+		var peerAdd, peerDel []time.Duration
+		if peer != nil {
+			if peerAdd, peerDel, err = Cycles(n, *peer, Options{Cycles: 1, Settle: o.Settle}, fmt.Sprintf("%s-peer-%d", name, i+o.Warmup)); err != nil {
+				return fmt.Errorf("peer: %w", err)
+			}
+		}
 		if i < 0 {
 			continue
+		}
+		if peer != nil {
+			acc.Add(name+"/peer/ADD", peerAdd...)
+			acc.Add(name+"/peer/DEL", peerDel...)
 		}
 		for _, s := range starts {
 			acc.Add(s.Name, st[s.Name]...)
@@ -364,8 +377,8 @@ func Interleaved(o Options, name string, starts []Start, floorCmd []string, n *c
 		}
 		acc.Add(name+"/ADD", add...)
 		acc.Add(name+"/DEL", del...)
-		acc.Add(name+"/ADD/exec", et.Last("ADD"))
-		acc.Add(name+"/DEL/exec", et.Last("DEL"))
+		acc.Add(name+"/ADD/exec", addExec)
+		acc.Add(name+"/DEL/exec", delExec)
 	}
 	return nil
 }

@@ -66,3 +66,26 @@ func TestPprofTop(t *testing.T) {
 		t.Error("garbage: no error")
 	}
 }
+
+func TestNetlinkTimeline(t *testing.T) {
+	trace := `100 1000.000000 execve("/opt/cni/bin/fastpath", ["fastpath"], 0x0 /* 3 vars */) = 0 <0.001000>
+100 1000.010000 sendto(3, [{nlmsg_len=32, nlmsg_type=RTM_NEWLINK, nlmsg_flags=NLM_F_REQUEST|NLM_F_ACK, nlmsg_seq=1, nlmsg_pid=0}, {ifi_family=AF_UNSPEC, ifi_type=ARPHRD_NETROM, ifi_index=7, ifi_flags=0, ifi_change=0}, [[{nla_len=8, nla_type=IFLA_NET_NS_FD}, 9], [{nla_len=9, nla_type=IFLA_IFNAME}, "net1"]]], 52, 0, NULL, 0) = 52 <0.060000>
+101 1000.020000 execve("/opt/cni/bin/host-local", ["host-local"], 0x0 /* 3 vars */ <unfinished ...>
+101 1000.021000 <... execve resumed>) = 0 <0.001000>
+100 1000.080000 sendto(3, [{nlmsg_len=32, nlmsg_type=RTM_NEWLINK, nlmsg_flags=NLM_F_REQUEST|NLM_F_ACK, nlmsg_seq=2, nlmsg_pid=0}, {ifi_family=AF_UNSPEC, ifi_type=ARPHRD_NETROM, ifi_index=7, ifi_flags=IFF_UP, ifi_change=0x1}], 32, 0, NULL, 0) = 32 <0.020000>
+100 1000.090000 sendto(7, [{nlmsg_len=32, nlmsg_type=0x12 /* NLMSG_??? */, nlmsg_flags=NLM_F_REQUEST, nlmsg_seq=3, nlmsg_pid=0}, "\x00\x00"...], 40, 0, NULL, 0) = 40 <0.001000>
+100 1000.101000 +++ exited with 0 +++
+`
+	got := NetlinkTimeline(trace)
+	for _, want := range []string{
+		"    10.0       60.0  100    RTM_NEWLINK IFLA_NET_NS_FD IFLA_IFNAME\n",
+		"    20.0             101    exec host-local\n",
+		"    80.0       20.0  100    RTM_NEWLINK up\n",
+		"    90.0        1.0  100    RTM_GETLINK (a socket in the pod's namespace: not decoded)\n",
+		"3 netlink requests: 81.0 ms in the kernel, of 101.0 ms",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -271,3 +271,111 @@ func TrimStraceSummary(table string, n int) string {
 	}
 	return strings.Join(out, "\n") + "\n"
 }
+
+var (
+	nlType = regexp.MustCompile(`nlmsg_type=([A-Z][A-Z_0-9]*|0x[0-9a-f]+)`)
+	// rtnetlink's message types, for the requests strace cannot decode: it
+	// learns a socket's protocol through sock_diag in its own namespace, so
+	// a socket opened in the pod's namespace shows numbers and bytes.
+	rtmNames = map[string]string{"0x10": "RTM_NEWLINK", "0x11": "RTM_DELLINK", "0x12": "RTM_GETLINK", "0x13": "RTM_SETLINK",
+		"0x14": "RTM_NEWADDR", "0x16": "RTM_GETADDR", "0x18": "RTM_NEWROUTE", "0x1a": "RTM_GETROUTE"}
+	nlAttr  = regexp.MustCompile(`nla_type=([A-Z_0-9]+)`)
+	nlFlags = regexp.MustCompile(`ifi_flags=([A-Z_|0-9x]+), ifi_change=(0x[0-9a-f]+|[0-9]+)`)
+)
+
+// NetlinkTimeline is the kernel requests of one CNI call, from a `strace -f
+// -ttt -T -e trace=sendto,sendmsg,execve` trace: for each netlink request
+// (each one is carried out inside its send, where the driver does its
+// work), when it started after the call's first exec, how long the kernel
+// took, which process sent it, and what it asked (message type, IFF_UP
+// changes, attributes). The rest of the call's span is the programs' own
+// work and their starts. The last line adds it up.
+func NetlinkTimeline(trace string) string {
+	type entry struct {
+		at, dur float64
+		tid     int
+		what    string
+		exec    bool
+	}
+	var entries []entry
+	var t0, end, inKernel float64
+	pending := map[int]sysCall{}
+	n := 0
+	for _, raw := range strings.Split(trace, "\n") {
+		m := straceLine.FindStringSubmatch(raw)
+		if m == nil {
+			continue
+		}
+		tid, _ := strconv.Atoi(m[1])
+		ts, _ := strconv.ParseFloat(m[2], 64)
+		rest := m[3]
+		if t0 == 0 {
+			t0 = ts
+		}
+		end = max(end, ts)
+		var c sysCall
+		switch {
+		case strings.HasSuffix(rest, "<unfinished ...>"):
+			pending[tid] = sysCall{tid: tid, start: ts, line: rest}
+			continue
+		case straceRes.MatchString(rest):
+			p, ok := pending[tid]
+			if !ok {
+				continue
+			}
+			delete(pending, tid)
+			c, c.line = p, p.line+" "+rest
+		default:
+			c = sysCall{tid: tid, start: ts, line: rest}
+		}
+		d := 0.0
+		if dm := straceDur.FindStringSubmatch(c.line); dm != nil {
+			d, _ = strconv.ParseFloat(dm[1], 64)
+		}
+		end = max(end, c.start+d)
+		if e := straceExec.FindStringSubmatch(c.line); e != nil && !strings.Contains(c.line, "= -1") {
+			entries = append(entries, entry{at: c.start, tid: c.tid, what: "exec " + filepath.Base(e[1]), exec: true})
+			continue
+		}
+		tm := nlType.FindStringSubmatch(c.line)
+		if tm == nil {
+			continue
+		}
+		what := []string{tm[1]}
+		if name, ok := rtmNames[tm[1]]; ok {
+			what = []string{name, "(a socket in the pod's namespace: not decoded)"}
+		}
+		if f := nlFlags.FindStringSubmatch(c.line); f != nil && f[2] != "0" {
+			if strings.Contains(f[1], "IFF_UP") {
+				what = append(what, "up")
+			} else {
+				what = append(what, "down")
+			}
+		}
+		seen := map[string]bool{"IFLA_EXT_MASK": true}
+		for _, a := range nlAttr.FindAllStringSubmatch(c.line, -1) {
+			if !seen[a[1]] {
+				seen[a[1]] = true
+				what = append(what, a[1])
+			}
+		}
+		n++
+		inKernel += d
+		entries = append(entries, entry{at: c.start, dur: d, tid: c.tid, what: strings.Join(what, " ")})
+	}
+	if n == 0 {
+		return "(no decoded netlink request in the trace)\n"
+	}
+	slices.SortStableFunc(entries, func(a, b entry) int { return cmpFloat(a.at, b.at) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%8s  %9s  %-6s %s\n", "at ms", "kernel ms", "pid", "request")
+	for _, e := range entries {
+		d := ""
+		if !e.exec {
+			d = strconv.FormatFloat(e.dur*1000, 'f', 1, 64)
+		}
+		fmt.Fprintf(&b, "%8.1f  %9s  %-6d %s\n", (e.at-t0)*1000, d, e.tid, e.what)
+	}
+	fmt.Fprintf(&b, "%d netlink requests: %.1f ms in the kernel, of %.1f ms from the first exec to the last call's end\n", n, inKernel*1000, (end-t0)*1000)
+	return b.String()
+}

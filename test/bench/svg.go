@@ -21,6 +21,7 @@ const (
 var (
 	floorColors = []string{"#6b6b6b", "#a3a3a3", "#d4d4d4"}
 	refColors   = []string{"#dd6b20", "#975a16"}
+	peerColor   = "#805ad5"
 )
 
 type svgw struct{ b strings.Builder }
@@ -46,9 +47,11 @@ func niceStep(max float64, n int) float64 {
 	return 10 * mag
 }
 
-// SVG is the chart: p50 of every path and op against its floor (stacked
-// from its parts), with min-p90 whiskers, the 1.5x-floor limit, the targets
-// and the reference plugins; below it, the scale curve.
+// SVG is the chart: p50 of every cell and op against its floor (stacked
+// from its parts), with min-p90 whiskers, the cell's target (its kind's
+// limit times the floor), the reference plugin on the cell of its
+// configuration and the peer measured in the same run; below it, the scale
+// curve.
 func (rep *Report) SVG() string {
 	r := rep.R
 	rows := r.Rows()
@@ -79,23 +82,27 @@ func (rep *Report) SVG() string {
 	legend(floorColors[1], "host-local start", false)
 	legend(floorColors[2], "kernel calls / OVSDB", false)
 	lx, ly = float64(svgPadding), 74
-	legend("#c53030", "1.5x floor", true)
-	legend("#2f855a", "target (kernel VF + host-local)", true)
+	legend("#c53030", "target: the cell's limit x floor", true)
 	for k, ref := range References {
 		c := refColors[k%len(refColors)]
 		s.f(`<path d="M %.1f %.1f l 5 8 l 5 -8 z" fill="%s"/>`, lx, ly+2, c)
 		s.text(lx+14, ly+10, "start", "", ref.Plugin+" (same guest, from the issue)")
 		lx += 40 + float64(len(ref.Plugin+" (same guest, from the issue)"))*6.2
 	}
+	s.f(`<path d="M %.1f %.1f l 5 8 l 5 -8 z" fill="%s"/>`, lx, ly+2, peerColor)
+	s.text(lx+14, ly+10, "start", "", "host-device (same run)")
 
 	// The x scale of the bars.
 	xmax := 10.0
 	for _, w := range rows {
-		xmax = max(xmax, w.S.P90, w.Floor.P50*MaxRatio)
-		if w.Path.Name == "kernel-hostlocal" {
-			for _, ref := range References {
+		xmax = max(xmax, w.S.P90, w.Floor.P50*Limits[w.Path.Kind])
+		for _, ref := range References {
+			if w.Path.Name == ref.Path {
 				xmax = max(xmax, map[string]float64{"ADD": ref.ADD, "DEL": ref.DEL}[w.Op])
 			}
+		}
+		if peer, ok := r.Stats(w.Path.Env, w.Path.Name+"/peer/"+w.Op); ok {
+			xmax = max(xmax, peer.P50)
 		}
 	}
 	step := niceStep(xmax, 8)
@@ -124,7 +131,7 @@ func (rep *Report) SVG() string {
 		}
 		noteX := x(w.S.P90)
 		if w.Floor.Available {
-			noteX = max(noteX, x(w.Floor.P50*MaxRatio))
+			noteX = max(noteX, x(w.Floor.P50*Limits[w.Path.Kind]))
 		}
 		s.text(noteX+6, y+13, "start", "", note)
 		// Floor, stacked from its parts.
@@ -140,19 +147,21 @@ func (rep *Report) SVG() string {
 				fx += wd
 			}
 			s.text(fx+6, y+28, "start", `fill="#555"`, fmt.Sprintf("floor %s ms", ms(w.Floor.P50)))
-			lim := x(w.Floor.P50 * MaxRatio)
+			lim := x(w.Floor.P50 * Limits[w.Path.Kind])
 			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c53030" stroke-width="2" stroke-dasharray="3,2"/>`, lim, y-2, lim, y+31)
 		}
-		if w.Path.Name == "kernel-hostlocal" && w.Path.Env == EnvGuest {
-			t := x(Targets[w.Op])
-			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#2f855a" stroke-width="2" stroke-dasharray="3,2"/>`, t, y-2, t, y+31)
-			for k, ref := range References {
-				v := ref.ADD
-				if w.Op == "DEL" {
-					v = ref.DEL
-				}
-				s.f(`<path d="M %.1f %.1f l -5 -8 l 10 0 z" fill="%s"><title>%s %s ms</title></path>`, x(v), y-1, refColors[k%len(refColors)], ref.Plugin, ms(v))
+		for k, ref := range References {
+			if w.Path.Name != ref.Path {
+				continue
 			}
+			v := ref.ADD
+			if w.Op == "DEL" {
+				v = ref.DEL
+			}
+			s.f(`<path d="M %.1f %.1f l -5 -8 l 10 0 z" fill="%s"><title>%s %s ms</title></path>`, x(v), y-1, refColors[k%len(refColors)], ref.Plugin, ms(v))
+		}
+		if peer, ok := r.Stats(w.Path.Env, w.Path.Name+"/peer/"+w.Op); ok {
+			s.f(`<path d="M %.1f %.1f l -5 -8 l 10 0 z" fill="%s"><title>%s %s ms</title></path>`, x(peer.P50), y-1, peerColor, w.Path.Peer, ms(peer.P50))
 		}
 	}
 

@@ -259,3 +259,73 @@ func TestReclaimFromDeadPod(t *testing.T) {
 		t.Errorf("state left: %v", s)
 	}
 }
+
+// A pod with `mac` and trust on, deleted, then a pod with another `mac` and
+// trust off on the same VF: the second ADD must work (an admin MAC left
+// pinned on the PF makes igb refuse the netdev's MAC change, "cannot assign
+// requested address", as sriov-cni leaves it), its pod must reach a
+// neighbour through the NIC, and DEL must leave the NIC as it was. Without
+// `mtu`, so that nothing but the move out resets the VF.
+func TestMACPodAfterTrustedMACPod(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	first := cnitest.Pod(t)
+	l := vfConf(n, nc, 0, 100, map[string]any{"trust": "on"})
+	r := cnitest.RT(first, "trusted", "net1")
+	_, err := n.Add(l, r)
+	must(t, err)
+	must(t, n.Del(l, r))
+	nc.same(t, before, "after the trusted pod's DEL")
+
+	second, peer := cnitest.Pod(t), cnitest.Pod(t)
+	l2 := vfConf(n, nc, 0, 100, map[string]any{"mac": "02:fa:00:00:01:01"})
+	r2 := cnitest.RT(second, "untrusted", "net1")
+	res, err := n.Add(l2, r2)
+	if err != nil {
+		t.Fatalf("ADD with mac and trust off after the trusted pod: %v", err)
+	}
+	if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 0     link/ether 02:fa:00:00:01:01 brd ff:ff:ff:ff:ff:ff, vlan 100, spoof checking on, link-state auto, trust off") {
+		t.Errorf("PF does not show VF 0 with the second pod's MAC, untrusted:\n%s", pf)
+	}
+	lp := vfConf(n, nc, 1, 100, nil)
+	rp := cnitest.RT(peer, "peer", "net1")
+	peerRes, err := n.Add(lp, rp)
+	must(t, err)
+	must(t, ping(second, peerRes.IPs[0].Address.IP.String()))
+	must(t, ping(peer, res.IPs[0].Address.IP.String()))
+	must(t, n.Del(lp, rp))
+	must(t, n.Del(l2, r2))
+	nc.same(t, before, "after DEL")
+	n.Released(t)
+}
+
+// A VF whose PF holds an admin MAC, its own address (as sriov-cni's DEL
+// leaves it, or a userspace VF's DEL that wrote back what it found): a pod
+// with another `mac` and trust off still gets it, and DEL leaves the NIC as
+// `ip link show` showed it, with the admin MAC gone: a second such pod works
+// as the first did.
+func TestMACPodOnPinnedVF(t *testing.T) {
+	nc := findNIC(t)
+	pfLink, err := netlink.LinkByName(nc.pf)
+	must(t, err)
+	vfLink, err := netlink.LinkByName(nc.names[2])
+	must(t, err)
+	must(t, netlink.LinkSetVfHardwareAddr(pfLink, 2, vfLink.Attrs().HardwareAddr))
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	for i := range 2 {
+		p := cnitest.Pod(t)
+		l := vfConf(n, nc, 2, 100, nil)
+		r := cnitest.RT(p, fmt.Sprintf("pinned%d", i), "net1")
+		if _, err := n.Add(l, r); err != nil {
+			t.Fatalf("ADD %d with mac and trust off on a pinned VF: %v", i, err)
+		}
+		if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 2     link/ether 02:fa:00:00:00:03 brd ff:ff:ff:ff:ff:ff, vlan 100") {
+			t.Errorf("PF does not show VF 2 with the pod's MAC:\n%s", pf)
+		}
+		must(t, n.Del(l, r))
+		nc.same(t, before, fmt.Sprintf("after DEL %d", i))
+	}
+	n.Released(t)
+}

@@ -5,17 +5,20 @@
 // call cannot avoid (measured apart, on VERSION calls), that is the floor the
 // path is compared with.
 //
-//	floor kernel -pf eth0 -vf 0 -netdev eth1 [-mac M] [-vlan N] [-mtu N] [-addr A/N -route D/N -gw G]
+//	floor kernel -pf eth0 -vf 0 -netdev eth1 [-mac M] [-vlan N] [-spoofchk on|off] [-trust on|off] [-mtu N] [-addr A/N -route D/N -gw G]
 //	    ADD: netlink sockets in the host and the pod namespace; the PF link with
-//	    its VF table and the VF netdev; the netdev's MAC; the PF-side MAC and
-//	    VLAN; MTU; the netdev moved into the pod and renamed in one request,
-//	    up; address and route. DEL: the reverse, back to the
-//	    state found (PF side, name, MAC, MTU, permanent address).
+//	    its VF table (only with a PF-side setting) and the VF netdev; the
+//	    netdev's MAC; the PF-side settings; MTU; the netdev moved into the pod
+//	    and renamed in one request, up; address and route. DEL: the reverse,
+//	    back to the state found (PF side, name, MAC, MTU, permanent address):
+//	    with a MAC, the original pinned for the move out, then cleared and the
+//	    netdev's MAC handed back, as fastpath does.
 //	floor pfside -pf eth0 -vf 6 [-mac M] [-vlan N] [-spoofchk on|off] [-trust on|off]
 //	    A VF on vfio-pci: the PF-side settings only, and back.
-//	floor vhost -ovsdb unix:PATH -bridge BR -dir DIR [-vlan N]
+//	floor vhost -ovsdb unix:PATH -bridge BR -dir DIR [-vlan N] [-role server|client -ovs-sock-dir DIR]
 //	    vhost-user on OVS: the pod directory, one OVSDB connection adding the port
-//	    (pkg/dpdk, as fastpath), the app's JSON file; DEL removes them.
+//	    (pkg/dpdk, as fastpath), with -role client the wait for OVS's socket and
+//	    its link into the pod directory, the app's JSON file; DEL removes them.
 //
 // Common flags: -n cycles (default 30), -warmup, -settle (pause after each
 // ADD and DEL, untimed), -name (series prefix), -env (guest or host). Every
@@ -373,11 +376,22 @@ func kernelCmd(args []string) error {
 	ifname := fs.String("ifname", "net1", "name in the pod")
 	macS := fs.String("mac", "", "MAC for the VF (netdev and PF admin MAC)")
 	vlan := fs.Int("vlan", -1, "VF VLAN (-1: untouched)")
+	spoofS := fs.String("spoofchk", "", "on or off")
+	trustS := fs.String("trust", "", "on or off")
 	mtu := fs.Int("mtu", 0, "MTU in the pod (0: untouched)")
 	addrS := fs.String("addr", "", "address in the pod, CIDR")
 	routeS := fs.String("route", "", "route in the pod, CIDR")
 	gwS := fs.String("gw", "", "the route's gateway")
 	fs.Parse(args)
+	spoof, err := onOff(*spoofS)
+	if err != nil {
+		return err
+	}
+	trust, err := onOff(*trustS)
+	if err != nil {
+		return err
+	}
+	pfSide := *macS != "" || *vlan >= 0 || spoof != nil || trust != nil
 	var mac net.HardwareAddr
 	if *macS != "" {
 		var err error
@@ -405,9 +419,9 @@ func kernelCmd(args []string) error {
 	// from the first ADD's own reads: a read before it would run the
 	// netlink code warm, and fastpath's first request is cold.
 	var k struct {
-		Learned                bool
-		PFOrig, PFWant, PFBack pfState
-		ND                     netdevState
+		Learned                         bool
+		PFOrig, PFWant, PFBack, PFUnpin pfState
+		ND                              netdevState
 	}
 	c.learned = &k
 	learn := func(v netlink.VfInfo, l netlink.Link) {
@@ -423,12 +437,20 @@ func kernelCmd(args []string) error {
 		if *vlan >= 0 {
 			k.PFWant.Vlan, k.PFWant.QoS = *vlan, 0
 		}
-		// DEL's PF-side target: as fastpath, the VF's own address is not
-		// written back as an admin MAC; the admin MAC is cleared and the
-		// netdev's MAC restored, and the PF lists it again.
-		k.PFBack = k.PFOrig
-		if k.PFBack.MAC == k.ND.MAC {
-			k.PFBack.MAC = "00:00:00:00:00:00"
+		if spoof != nil {
+			k.PFWant.SpoofChk = *spoof
+		}
+		if trust != nil {
+			k.PFWant.Trust = *trust
+		}
+		// DEL's PF-side targets, as fastpath: the VF's own address is
+		// pinned, untrusted, for the move out (whose reset gives igbvf
+		// its address and permanent address back), then the admin MAC is
+		// cleared and the netdev sets its MAC again, which the PF lists.
+		k.PFBack, k.PFUnpin = k.PFOrig, k.PFOrig
+		if mac != nil && k.PFOrig.MAC == k.ND.MAC {
+			k.PFBack.Trust = false
+			k.PFUnpin.MAC = "00:00:00:00:00:00"
 		}
 	}
 
@@ -446,13 +468,15 @@ func kernelCmd(args []string) error {
 		}
 		defer h.close()
 		st.mark("netlink")
-		pf, err := h.hostH.LinkByName(*pfName)
-		if err != nil {
-			return err
-		}
-		v, err := vfInfo(pf, *idx)
-		if err != nil {
-			return err
+		var pf netlink.Link
+		var v netlink.VfInfo
+		if pfSide {
+			if pf, err = h.hostH.LinkByName(*pfName); err != nil {
+				return err
+			}
+			if v, err = vfInfo(pf, *idx); err != nil {
+				return err
+			}
 		}
 		l, err := h.hostH.LinkByName(*netdev)
 		if err != nil {
@@ -471,10 +495,12 @@ func kernelCmd(args []string) error {
 			}
 			st.mark("netdev-mac")
 		}
-		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), k.PFWant); err != nil {
-			return err
+		if pfSide {
+			if err := setPF(h.hostH, pf, *idx, pfStateOf(v), k.PFWant); err != nil {
+				return err
+			}
+			st.mark("pf-side")
 		}
-		st.mark("pf-side")
 		if *mtu != 0 {
 			if err := h.hostH.LinkSetMTU(l, *mtu); err != nil {
 				return fmt.Errorf("mtu: %w", err)
@@ -528,29 +554,40 @@ func kernelCmd(args []string) error {
 		}
 		defer h.close()
 		st.mark("netlink")
-		pf, err := h.hostH.LinkByName(*pfName)
-		if err != nil {
-			return err
-		}
-		v, err := vfInfo(pf, *idx)
-		if err != nil {
-			return err
+		var pf netlink.Link
+		var v netlink.VfInfo
+		if pfSide {
+			if pf, err = h.hostH.LinkByName(*pfName); err != nil {
+				return err
+			}
+			if v, err = vfInfo(pf, *idx); err != nil {
+				return err
+			}
 		}
 		l, err := h.podH.LinkByName(*ifname)
 		if err != nil {
 			return err
 		}
 		st.mark("read")
-		if err := setPF(h.hostH, pf, *idx, pfStateOf(v), k.PFBack); err != nil {
-			return err
+		if pfSide {
+			if err := setPF(h.hostH, pf, *idx, pfStateOf(v), k.PFBack); err != nil {
+				return err
+			}
+			st.mark("pf-side")
 		}
-		st.mark("pf-side")
 		if err := sriov.MoveNS(h.pod, l.Attrs().Index, h.host, h.host, k.ND.Name); err != nil {
 			return fmt.Errorf("move: %w", err)
 		}
 		st.mark("to-host")
+		handBack := k.PFUnpin != k.PFBack
+		if handBack {
+			if err := setPF(h.hostH, pf, *idx, k.PFBack, k.PFUnpin); err != nil {
+				return err
+			}
+			st.mark("unpin")
+		}
 		cur := netdevStateOf(l) // as it was in the pod: its MAC and MTU
-		if cur.MAC != k.ND.MAC {
+		if cur.MAC != k.ND.MAC || handBack {
 			m, _ := net.ParseMAC(k.ND.MAC)
 			if err := h.hostH.LinkSetHardwareAddr(l, m); err != nil {
 				return fmt.Errorf("restoring mac: %w", err)
@@ -562,23 +599,6 @@ func kernelCmd(args []string) error {
 			}
 		}
 		st.mark("netdev-restore")
-		// igbvf takes its permanent address from the PF at reset: one
-		// open and close brings it back when it differs.
-		if k.ND.Perm != "" {
-			now, err := h.hostH.LinkByIndex(l.Attrs().Index)
-			if err != nil {
-				return err
-			}
-			if now.Attrs().PermHWAddr != nil && now.Attrs().PermHWAddr.String() != k.ND.Perm {
-				if err := h.hostH.LinkSetUp(now); err != nil {
-					return err
-				}
-				if err := h.hostH.LinkSetDown(now); err != nil {
-					return err
-				}
-			}
-			st.mark("perm-resync")
-		}
 		if k.ND.Up {
 			if err := h.hostH.LinkSetUp(l); err != nil {
 				return err
@@ -586,7 +606,7 @@ func kernelCmd(args []string) error {
 		}
 		st.end(keep)
 		// Untimed: the host must show what it showed before.
-		return checkKernel(h.hostH, *pfName, *idx, *netdev, k.PFOrig, k.ND)
+		return checkKernel(h.hostH, *pfName, *idx, *netdev, pfSide, k.PFOrig, k.ND)
 	}
 	if err := c.run(true, add, del); err != nil {
 		return err
@@ -614,22 +634,26 @@ func waitOperUp(h *netlink.Handle, index int, since time.Time, timeout time.Dura
 	}
 }
 
-func checkKernel(h *netlink.Handle, pfName string, idx int, netdev string, pfOrig pfState, ndOrig netdevState) error {
-	pf, err := h.LinkByName(pfName)
-	if err != nil {
-		return err
-	}
-	v, err := vfInfo(pf, idx)
-	if err != nil {
-		return err
+// checkKernel fails if the host does not show what it showed before: the
+// netdev, and the PF's entry for the VF when the floor changed it.
+func checkKernel(h *netlink.Handle, pfName string, idx int, netdev string, pfSide bool, pfOrig pfState, ndOrig netdevState) error {
+	var errs []error
+	if pfSide {
+		pf, err := h.LinkByName(pfName)
+		if err != nil {
+			return err
+		}
+		v, err := vfInfo(pf, idx)
+		if err != nil {
+			return err
+		}
+		if got := pfStateOf(v); got != pfOrig {
+			errs = append(errs, fmt.Errorf("after DEL the PF shows VF %d as %+v, before %+v", idx, got, pfOrig))
+		}
 	}
 	l, err := h.LinkByName(netdev)
 	if err != nil {
 		return fmt.Errorf("after DEL: %w", err)
-	}
-	var errs []error
-	if got := pfStateOf(v); got != pfOrig {
-		errs = append(errs, fmt.Errorf("after DEL the PF shows VF %d as %+v, before %+v", idx, got, pfOrig))
 	}
 	if got := netdevStateOf(l); got != ndOrig {
 		errs = append(errs, fmt.Errorf("after DEL the VF netdev is %+v, before %+v", got, ndOrig))
@@ -757,7 +781,12 @@ func vhostCmd(args []string) error {
 	bridge := fs.String("bridge", "", "OVS bridge")
 	dir := fs.String("dir", "", "pods directory")
 	vlan := fs.Int("vlan", 0, "access VLAN of the port (0: none)")
+	role := fs.String("role", "server", "the app's socket role: server (OVS connects to the pod's socket) or client (OVS makes the socket, linked into the pod's directory)")
+	sockDir := fs.String("ovs-sock-dir", "", "with -role client: where ovs-vswitchd makes its sockets")
 	fs.Parse(args)
+	if *role != "server" && *role != "client" {
+		return fmt.Errorf("-role %q: want server or client", *role)
+	}
 	ctx := context.Background()
 	seq := 0
 	var k struct{ PodDir, Port string }
@@ -787,13 +816,27 @@ func vhostCmd(args []string) error {
 		if *vlan != 0 {
 			spec.Tag = vlan
 		}
+		if *role == "client" {
+			spec.Type, spec.Options = dpdk.TypeVhostUser, nil
+		}
 		if err := o.AddPort(ctx, spec); err != nil {
 			return err
 		}
 		st.mark("add-port")
 		o.Close()
 		st.mark("close")
-		info := fmt.Sprintf(`{"socket":%q,"role":"server","mac":"02:00:00:00:00:01","queues":1}`+"\n", filepath.Join(k.PodDir, "net1.sock"))
+		if *role == "client" {
+			src := filepath.Join(*sockDir, k.Port)
+			if err := dpdk.WaitSocket(src, 10*time.Second); err != nil {
+				return err
+			}
+			st.mark("wait-socket")
+			if err := os.Link(src, filepath.Join(k.PodDir, "net1.sock")); err != nil {
+				return err
+			}
+			st.mark("link-socket")
+		}
+		info := fmt.Sprintf(`{"socket":%q,"role":%q,"mac":"02:00:00:00:00:01","queues":1}`+"\n", filepath.Join(k.PodDir, "net1.sock"), *role)
 		if err := os.WriteFile(filepath.Join(k.PodDir, "net1.json"), []byte(info), 0o640); err != nil {
 			return err
 		}
@@ -817,6 +860,11 @@ func vhostCmd(args []string) error {
 		st.mark("close")
 		if err := os.Remove(filepath.Join(k.PodDir, "net1.json")); err != nil {
 			return err
+		}
+		if *role == "client" {
+			if err := os.Remove(filepath.Join(k.PodDir, "net1.sock")); err != nil {
+				return err
+			}
 		}
 		if err := os.Remove(k.PodDir); err != nil {
 			return err

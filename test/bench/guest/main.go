@@ -53,17 +53,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench-guest:", err)
 		os.Exit(1)
 	}
-	sections := []struct {
+	type section struct {
 		name string
 		f    func(t *bench.TB, nc nic)
-	}{
-		{"kernel-hostlocal", func(t *bench.TB, nc nic) { kernelPath(t, nc, "kernel-hostlocal", true) }},
-		{"kernel-noipam", func(t *bench.TB, nc nic) { kernelPath(t, nc, "kernel-noipam", false) }},
-		{"parallel", parallelAll},
-		{"vfio", vfioPath},
-		{"strace", straceOne},
-		{"pprof", profiles},
 	}
+	var sections []section
+	for _, p := range bench.Paths {
+		if p.Env == bench.EnvGuest {
+			sections = append(sections, section{p.Name, func(t *bench.TB, nc nic) { cellPath(t, nc, p) }})
+		}
+	}
+	sections = append(sections, section{"parallel", parallelAll}, section{"strace", straceOne}, section{"pprof", profiles})
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		if s != "" {
@@ -193,20 +193,66 @@ func (n nic) same(t *bench.TB, name, before string) {
 
 func mac(i int) string { return fmt.Sprintf("02:fa:00:00:00:%02x", i+1) }
 
-// kernelConf is VF i on VLAN vlan with its own MAC and MTU 1400, as
-// test/e2e's vfConf, with host-local handing out an address and a route, or
-// without IPAM. Logs at info to a file, as on a node.
-func kernelConf(n *cnitest.Net, nc nic, i, vlan int, withIPAM bool) *libcni.NetworkConfigList {
-	p := n.Plugin("10.10.0.0/24", map[string]any{
-		"deviceID": nc.vfs[i], "vlan": vlan, "mac": mac(i), "spoofchk": "on", "trust": "off",
-		"mtu": 1400, "logLevel": "info",
-	})
-	if withIPAM {
-		p["ipam"].(map[string]any)["routes"] = []map[string]any{{"dst": "10.200.0.0/16"}}
-	} else {
-		delete(p, "ipam")
+// kernelConf is the kernel VF config of cell p on VF i, on VLAN vlan: with
+// host-local handing out an address and a route, or without IPAM. Logs at
+// info to a file, as on a node.
+func kernelConf(n *cnitest.Net, nc nic, i, vlan int, p bench.Path) *libcni.NetworkConfigList {
+	extra := map[string]any{"deviceID": nc.vfs[i], "logLevel": "info"}
+	if !p.Plain {
+		extra["vlan"], extra["spoofchk"], extra["trust"] = vlan, "on", onOff(p.Trust)
 	}
-	return n.List("1.1.0", p)
+	if p.MAC {
+		extra["mac"] = mac(i)
+	}
+	if p.MTU {
+		extra["mtu"] = 1400
+	}
+	return n.List("1.1.0", withIPAM(n.Plugin("10.10.0.0/24", extra), p.IPAM))
+}
+
+// withIPAM gives plugin config c host-local's route, or no IPAM.
+func withIPAM(c map[string]any, ipam bool) map[string]any {
+	if ipam {
+		c["ipam"].(map[string]any)["routes"] = []map[string]any{{"dst": "10.200.0.0/16"}}
+	} else {
+		delete(c, "ipam")
+	}
+	return c
+}
+
+// hostDeviceConf is host-device (the peer) moving VF i, with the same IPAM.
+func hostDeviceConf(n *cnitest.Net, nc nic, i int, ipam bool) *libcni.NetworkConfigList {
+	c := withIPAM(n.Plugin("10.10.0.0/24", map[string]any{"pciBusID": nc.vfs[i]}), ipam)
+	c["type"] = "host-device"
+	delete(c, "logFile")
+	delete(c, "logLevel")
+	return n.List("1.1.0", c)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// kernelFloor is the bare program's command for cell p on VF 0.
+func kernelFloor(nc nic, p bench.Path) []string {
+	cmd := []string{filepath.Join(binDir, "floor"), "kernel", "-name", p.Floor, "-env", bench.EnvGuest,
+		"-pf", nc.pf, "-vf", "0", "-netdev", nc.names[0]}
+	if !p.Plain {
+		cmd = append(cmd, "-vlan", "100", "-spoofchk", "on", "-trust", onOff(p.Trust))
+	}
+	if p.MAC {
+		cmd = append(cmd, "-mac", mac(0))
+	}
+	if p.MTU {
+		cmd = append(cmd, "-mtu", "1400")
+	}
+	if p.IPAM {
+		cmd = append(cmd, "-addr", "10.10.0.200/24", "-route", "10.200.0.0/16", "-gw", "10.10.0.1")
+	}
+	return cmd
 }
 
 func attachment(l *libcni.NetworkConfigList) bench.Attachment {
@@ -220,18 +266,26 @@ var acc = bench.NewAcc()
 
 func starts() []bench.Start { return bench.Starts(binDir, "/bin/true") }
 
-// kernelPath measures VF 0 through libcni, cycle by cycle against the bare
-// program doing the same kernel calls.
-func kernelPath(t *bench.TB, nc nic, name string, withIPAM bool) {
+// cellPath measures cell p through libcni, cycle by cycle against the bare
+// program doing the same kernel calls, with its peer when it has one, then
+// traces one ADD and one DEL (timeline).
+func cellPath(t *bench.TB, nc nic, p bench.Path) {
+	if p.Kind == bench.KindVfio {
+		vfioPath(t, nc, p)
+		return
+	}
 	before := nc.snapshot(t)
 	n := cnitest.NewNet(t, binDir)
-	floorCmd := []string{filepath.Join(binDir, "floor"), "kernel", "-name", "floor/" + name, "-env", bench.EnvGuest,
-		"-pf", nc.pf, "-vf", "0", "-netdev", nc.names[0], "-mac", mac(0), "-vlan", "100", "-mtu", "1400"}
-	if withIPAM {
-		floorCmd = append(floorCmd, "-addr", "10.10.0.200/24", "-route", "10.200.0.0/16", "-gw", "10.10.0.1")
+	var peer *bench.Attachment
+	if p.Peer == "host-device" {
+		a := attachment(hostDeviceConf(n, nc, 0, p.IPAM))
+		peer = &a
 	}
-	cnitest.Must(t, bench.Interleaved(opts, name, starts(), floorCmd, n, attachment(kernelConf(n, nc, 0, 100, withIPAM)), acc))
-	nc.same(t, name, before)
+	l := kernelConf(n, nc, 0, 100, p)
+	cnitest.Must(t, bench.Interleaved(opts, p.Name, starts(), kernelFloor(nc, p), n, attachment(l), peer, acc))
+	nc.same(t, p.Name, before)
+	timeline(t, p, l)
+	nc.same(t, p.Name+" (timeline)", before)
 }
 
 func parallelAll(t *bench.TB, nc nic) {
@@ -239,7 +293,7 @@ func parallelAll(t *bench.TB, nc nic) {
 	n := cnitest.NewNet(t, binDir)
 	var as []bench.Attachment
 	for i := range nc.vfs {
-		as = append(as, attachment(kernelConf(n, nc, i, 100+i, true)))
+		as = append(as, attachment(kernelConf(n, nc, i, 100+i, refPath())))
 	}
 	res, err := bench.RunParallel(n, as, opts, *rounds)
 	cnitest.Must(t, err)
@@ -295,22 +349,33 @@ func bindVFIO(t *bench.TB, nc nic) nic {
 }
 
 // vfioConf is the vfio VF with PF-side settings and no IPAM.
-func vfioConf(n *cnitest.Net, nc nic) *libcni.NetworkConfigList {
-	return n.List("1.1.0", n.Plugin("10.60.0.0/24", map[string]any{
-		"deviceID": nc.vfs[vfioVF], "vlan": 600, "mac": "02:60:00:00:00:01", "spoofchk": "off", "trust": "on",
-		"logLevel": "info", "ipam": nil,
-	}))
+func vfioConf(n *cnitest.Net, nc nic, p bench.Path) *libcni.NetworkConfigList {
+	extra := map[string]any{"deviceID": nc.vfs[vfioVF], "vlan": 600, "spoofchk": "off", "trust": "on", "logLevel": "info", "ipam": nil}
+	if p.MAC {
+		extra["mac"] = "02:60:00:00:00:01"
+	}
+	return n.List("1.1.0", n.Plugin("10.60.0.0/24", extra))
 }
 
-func vfioPath(t *bench.TB, nc nic) {
+func vfioPath(t *bench.TB, nc nic, p bench.Path) {
 	vfioNIC := bindVFIO(t, nc)
 	before := vfioNIC.snapshot(t)
 	n := cnitest.NewNet(t, binDir)
-	l := vfioConf(n, nc)
-	floorCmd := []string{filepath.Join(binDir, "floor"), "pfside", "-name", "floor/vfio", "-env", bench.EnvGuest,
-		"-pf", nc.pf, "-vf", strconv.Itoa(vfioVF), "-mac", "02:60:00:00:00:01", "-vlan", "600", "-spoofchk", "off", "-trust", "on"}
-	cnitest.Must(t, bench.Interleaved(opts, "vfio", starts(), floorCmd, n, attachment(l), acc))
-	vfioNIC.same(t, "vfio", before)
+	l := vfioConf(n, nc, p)
+	floorCmd := []string{filepath.Join(binDir, "floor"), "pfside", "-name", p.Floor, "-env", bench.EnvGuest,
+		"-pf", nc.pf, "-vf", strconv.Itoa(vfioVF), "-vlan", "600", "-spoofchk", "off", "-trust", "on"}
+	if p.MAC {
+		floorCmd = append(floorCmd, "-mac", "02:60:00:00:00:01")
+	}
+	cnitest.Must(t, bench.Interleaved(opts, p.Name, starts(), floorCmd, n, attachment(l), nil, acc))
+	vfioNIC.same(t, p.Name, before)
+	timeline(t, p, l)
+}
+
+// refPath is the cell of the parallel run, strace and the profiles.
+func refPath() bench.Path {
+	p, _ := bench.PathNamed(bench.RefPath)
+	return p
 }
 
 // profiles runs ADD and DEL cycles of the kernel VF with host-local and of
@@ -355,10 +420,11 @@ func profiles(t *bench.TB, nc nic) {
 		}
 	}
 	before := nc.snapshot(t)
-	run("kernel VF + host-local", kernelConf(n, nc, 0, 100, true))
+	run(refPath().Title, kernelConf(n, nc, 0, 100, refPath()))
 	nc.same(t, "pprof", before)
 	bindVFIO(t, nc)
-	run("vfio-pci VF, no IPAM", vfioConf(n, nc))
+	vfio, _ := bench.PathNamed("vfio-mac")
+	run(vfio.Title, vfioConf(n, nc, vfio))
 }
 
 // pluginDir is a plugin directory with the plugins of binDir, fastpath
@@ -376,24 +442,64 @@ func pluginDir(t *bench.TB, path string) string {
 	return dir
 }
 
+// straceDir is a plugin directory whose fastpath runs under strace, with
+// the options in $BENCH_STRACE_OPTS and the output to $BENCH_STRACE_OUT;
+// the other plugins run as they are. Without strace in the guest, it warns
+// under name and says no.
+func straceDir(t *bench.TB, name string) (string, bool) {
+	if _, err := os.Stat(filepath.Join(straceAt, "strace")); err != nil {
+		emit.Warn(name, "no strace in the guest (%v): skipped", err)
+		return "", false
+	}
+	wrapper := filepath.Join(t.TempDir(), "fastpath-strace")
+	cnitest.Must(t, os.WriteFile(wrapper, []byte(fmt.Sprintf(
+		"#!/bin/sh\nexport LD_LIBRARY_PATH=%s/lib\nexec %s/strace $BENCH_STRACE_OPTS -o \"$BENCH_STRACE_OUT\" %s \"$@\"\n",
+		straceAt, straceAt, filepath.Join(binDir, "fastpath"))), 0o755))
+	return pluginDir(t, wrapper), true
+}
+
+// timeline runs one ADD and one DEL of cell p's config l with fastpath
+// under strace, tracing only its netlink requests and execs (a seccomp
+// filter stops it at these calls only), and emits each call's timeline
+// (bench.NetlinkTimeline) as "timeline/<cell>/<op>".
+func timeline(t *bench.TB, p bench.Path, l *libcni.NetworkConfigList) {
+	dir, ok := straceDir(t, "timeline/"+p.Name)
+	if !ok {
+		return
+	}
+	n := cnitest.NewNet(t, dir)
+	t.Setenv("BENCH_STRACE_OPTS", "-f --seccomp-bpf -ttt -T -e trace=sendto,sendmsg,execve -s 16")
+	pod, err := bench.NewPod()
+	cnitest.Must(t, err)
+	defer bench.ClosePod(pod)
+	rt := cnitest.RT(pod, "timeline-"+p.Name, "net1")
+	for _, op := range []string{"ADD", "DEL"} {
+		out := filepath.Join(n.Dir, "timeline-"+op)
+		t.Setenv("BENCH_STRACE_OUT", out)
+		if op == "ADD" {
+			_, err = n.Add(l, rt)
+		} else {
+			err = n.Del(l, rt)
+		}
+		cnitest.Must(t, err)
+		b, err := os.ReadFile(out)
+		cnitest.Must(t, err)
+		emit.Text("timeline/"+p.Name+"/"+op, bench.NetlinkTimeline(string(b)))
+		time.Sleep(opts.Settle)
+	}
+}
+
 // straceOne runs one ADD and one DEL of the kernel VF with host-local under
 // strace (-f: fastpath and the host-local it runs), three times: the wall
 // clock per syscall (-c -w), the system time per syscall (-c), and a full
 // timed trace, of which the slowest calls and each process's span are shown.
 func straceOne(t *bench.TB, nc nic) {
-	if _, err := os.Stat(filepath.Join(straceAt, "strace")); err != nil {
-		emit.Warn("strace", "no strace in the guest (%v): skipped", err)
+	dir, ok := straceDir(t, "strace")
+	if !ok {
 		return
 	}
-	// A plugin dir whose fastpath runs under strace; the rest as they are.
-	wrapper := filepath.Join(t.TempDir(), "fastpath-strace")
-	cnitest.Must(t, os.WriteFile(wrapper, []byte(fmt.Sprintf(
-		"#!/bin/sh\nexport LD_LIBRARY_PATH=%s/lib\nexec %s/strace $BENCH_STRACE_OPTS -o \"$BENCH_STRACE_OUT\" %s \"$@\"\n",
-		straceAt, straceAt, filepath.Join(binDir, "fastpath"))), 0o755))
-	dir := pluginDir(t, wrapper)
-
 	n := cnitest.NewNet(t, dir)
-	l := kernelConf(n, nc, 0, 100, true)
+	l := kernelConf(n, nc, 0, 100, refPath())
 	runs := []struct{ name, opts string }{
 		{"wall", "-f -c -w"},
 		{"system", "-f -c"},

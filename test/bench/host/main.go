@@ -48,11 +48,11 @@ var (
 	saveTo     = flag.String("save", "", "also write every record of the run to this file (re-render with -from)")
 	from       = flag.String("from", "", "measure nothing: render the records a -save wrote")
 	guestOnly  = flag.String("guest-only", "", "passed to the guest payload's -only (sections: version, kernel-hostlocal, ...)")
-	timeout    = flag.Duration("guest-timeout", 15*time.Minute, "bound on the guest run")
+	timeout    = flag.Duration("guest-timeout", 45*time.Minute, "bound on the guest run")
 )
 
 func main() {
-	flag.IntVar(&opts.Cycles, "n", 30, "measured cycles per path and floor")
+	flag.IntVar(&opts.Cycles, "n", 12, "measured cycles per cell and floor")
 	flag.IntVar(&opts.Warmup, "warmup", 2, "cycles before measuring")
 	flag.DurationVar(&opts.Settle, "settle", 50*time.Millisecond, "untimed pause after each ADD and DEL")
 	flag.Parse()
@@ -109,7 +109,7 @@ func run() int {
 	}
 	if !skipped["vhost"] {
 		logf("vhost-user on OVS-DPDK (host) ...")
-		if err := bench.Do("vhost", os.Stderr, func(t *bench.TB) { vhostPath(t, bin, emit, hostInfo) }); err != nil {
+		if err := bench.Do("vhost", os.Stderr, func(t *bench.TB) { vhostCells(t, bin, emit, hostInfo) }); err != nil {
 			emit.Warn("vhost", "%v (see the output above)", err)
 			failed = true
 		}
@@ -238,6 +238,7 @@ func build(bin, version string) error {
 		{"fastpath", release, "./cmd/fastpath"},
 		{"fastpath-prof", append([]string{"-tags", "cpuprofile"}, release...), "./cmd/fastpath"},
 		{"host-local", release, "github.com/containernetworking/plugins/plugins/ipam/host-local"},
+		{"host-device", release, "github.com/containernetworking/plugins/plugins/main/host-device"},
 		{"minimal", release, "./test/bench/minimal"},
 		{"bench-guest", []string{"-trimpath"}, "./test/bench/guest"},
 		{"floor", []string{"-trimpath"}, "./test/bench/floor"},
@@ -312,6 +313,9 @@ func runGuest(bin string, results *bench.Results) error {
 			args = append(args, "-only", *guestOnly)
 		}
 		cmd := exec.Command("test/vm/run.sh", args...)
+		// netlink_diag lets strace tell a netlink socket's protocol, and
+		// so decode the requests of the timelines.
+		cmd.Env = append(os.Environ(), "FASTPATH_VM_MODULES=netlink_diag")
 		cmd.Stderr = os.Stderr
 		pipe, err := cmd.StdoutPipe()
 		if err != nil {
@@ -425,10 +429,11 @@ func loadavg() string {
 
 const bridge = "br-bench"
 
-// vhostPath measures vhost-user on a private OVS-DPDK through libcni, cycle
-// by cycle against its floor (bench.Interleaved): the VERSION starts and the
-// bare program's OVSDB transaction, with OVS running.
-func vhostPath(t *bench.TB, bin string, emit *bench.Emitter, info map[string]string) {
+// vhostCells measures the vhost-user cells on a private OVS-DPDK through
+// libcni, each cycle by cycle against its floor (bench.Interleaved): the
+// VERSION starts and the bare program's OVSDB transaction (and socket link),
+// with OVS running.
+func vhostCells(t *bench.TB, bin string, emit *bench.Emitter, info map[string]string) {
 	o := ovsenv.Start(t)
 	o.AddBridge(bridge)
 	info["ovs-startup"] = o.StartupTime.Round(time.Millisecond).String()
@@ -439,21 +444,27 @@ func vhostPath(t *bench.TB, bin string, emit *bench.Emitter, info map[string]str
 	cnitest.Must(t, err)
 	t.Cleanup(func() { os.RemoveAll(pods) })
 	n.SetNode("vhostuser", map[string]any{"ovsdb": "unix:" + o.DBSock, "podsDir": pods})
-	l := n.List("1.1.0", n.Plugin("10.99.0.0/24", map[string]any{
-		"mode": "vhostuser", "logLevel": "info",
-		"vhostuser": map[string]any{"backend": "ovs", "bridge": bridge, "vlan": 100},
-	}))
-	a := bench.Attachment{Conf: l, RT: func(p ns.NetNS, id string) *libcni.RuntimeConf {
-		return &libcni.RuntimeConf{ContainerID: id, NetNS: p.Path(), IfName: "net1",
-			Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_UID", "uid-" + id}, {"K8S_POD_NAME", id}, {"K8S_POD_NAMESPACE", "bench"}}}
-	}}
-	floorCmd := []string{filepath.Join(bin, "floor"), "vhost", "-name", "floor/vhost", "-env", bench.EnvHost,
-		"-ovsdb", "unix:" + o.DBSock, "-bridge", bridge, "-dir", pods, "-vlan", "100"}
 	acc := bench.NewAcc()
 	defer acc.Emit(emit)
-	cpu0 := ovsCPU()
-	cnitest.Must(t, bench.Interleaved(opts, "vhost-ovs", bench.Starts(bin, "/bin/true"), floorCmd, n, a, acc))
-	if cycles := opts.Cycles + opts.Warmup; cycles > 0 {
+	cpu0, cycles := ovsCPU(), 0
+	for _, p := range bench.Paths {
+		if p.Kind != bench.KindVhost {
+			continue
+		}
+		l := n.List("1.1.0", n.Plugin("10.99.0.0/24", map[string]any{
+			"mode": "vhostuser", "logLevel": "info",
+			"vhostuser": map[string]any{"backend": "ovs", "bridge": bridge, "vlan": 100, "socketRole": p.Role},
+		}))
+		a := bench.Attachment{Conf: l, RT: func(pod ns.NetNS, id string) *libcni.RuntimeConf {
+			return &libcni.RuntimeConf{ContainerID: id, NetNS: pod.Path(), IfName: "net1",
+				Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_UID", "uid-" + id}, {"K8S_POD_NAME", id}, {"K8S_POD_NAMESPACE", "bench"}}}
+		}}
+		floorCmd := []string{filepath.Join(bin, "floor"), "vhost", "-name", p.Floor, "-env", bench.EnvHost,
+			"-ovsdb", "unix:" + o.DBSock, "-bridge", bridge, "-dir", pods, "-vlan", "100", "-role", p.Role, "-ovs-sock-dir", o.Dir}
+		cnitest.Must(t, bench.Interleaved(opts, p.Name, bench.Starts(bin, "/bin/true"), floorCmd, n, a, nil, acc))
+		cycles += opts.Cycles + opts.Warmup
+	}
+	if cycles > 0 {
 		cpu := ovsCPU()
 		info["ovs-vswitchd-cpu"] = fmt.Sprintf("%.1f", float64(cpu["ovs-vswitchd"]-cpu0["ovs-vswitchd"])/float64(cycles))
 		info["ovsdb-server-cpu"] = fmt.Sprintf("%.1f", float64(cpu["ovsdb-server"]-cpu0["ovsdb-server"])/float64(cycles))
