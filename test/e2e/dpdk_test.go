@@ -29,7 +29,12 @@ const (
 	podTxFrames   = 3072   // frames a kernel pod sends to the app: 12 bursts
 	minPodRxDelta = 2000   // "thousands": what the kernel pod must see of appTxFrames
 	minSpoofSeen  = 100    // spoofed frames the receiver's socket must hold
-	dpdkTimeout   = 3 * time.Minute
+	// Of the frames a kernel pod sends the app, how many must reach the app's VF (testpmd
+	// must then count every one the VF got). QEMU's igb drops a switched frame that finds
+	// the receiving ring full; podSend paces its bursts against that, but with a looser
+	// pacing up to 1.1% were lost on the 2-core machine under a load of 12.
+	minDeliveredPct = 95
+	dpdkTimeout     = 3 * time.Minute
 )
 
 // dpdkPMDs are the PMD files test/vm/mkinitrd.sh put in the guest for
@@ -119,15 +124,17 @@ func TestDPDKAppOnVF(t *testing.T) {
 				t.Errorf("VLAN %d pod received %d of the app's %d frames, want %d or more", app.vlan, got, sent, minPodRxDelta)
 			}
 
-			// What the kernel pod sends to the app's MAC, testpmd counts: all of it.
+			// What the kernel pod sends to the app's MAC, testpmd counts: every frame the NIC
+			// delivers, and the NIC delivers them (but for the few QEMU drops, see podSend).
 			cmd(t, tp, "set fwd rxonly")
 			cmd(t, tp, "start")
-			podSent := podSend(t, tp, own.netns, app.mac)
+			podSent, delivered := podSend(t, tp, own, app.mac)
 			fwd, err := tp.StopForwarding(dpdkTimeout)
 			must(t, err)
-			t.Logf("the VLAN %d pod sent %d frames to %s; testpmd rxonly received %d", app.vlan, podSent, app.mac, fwd.RXPackets)
-			if fwd.RXPackets != podSent {
-				t.Errorf("testpmd received %d frames, the pod sent %d", fwd.RXPackets, podSent)
+			t.Logf("the VLAN %d pod sent %d frames to %s; the VF's ring got %d; testpmd rxonly received %d", app.vlan, podSent, app.mac, delivered, fwd.RXPackets)
+			if fwd.RXPackets != delivered || delivered > podSent || delivered < podSent*minDeliveredPct/100 {
+				t.Errorf("testpmd received %d frames, its VF %d, of the %d the pod sent (want all the VF got, and %d%% or more)",
+					fwd.RXPackets, delivered, podSent, minDeliveredPct)
 			}
 
 			// The app sends from another MAC, set as DPDK apps set theirs: before the port
@@ -196,19 +203,23 @@ type kernelPod struct {
 	conf  *libcni.NetworkConfigList
 }
 
-// rx is the frames net1 received, as the kernel counts them in the pod.
-func (k *kernelPod) rx(t *testing.T) uint64 {
+// rx and tx are the frames net1 received and sent, as the kernel counts them
+// in the pod.
+func (k *kernelPod) rx(t *testing.T) uint64 { return k.stats(t).RxPackets }
+func (k *kernelPod) tx(t *testing.T) uint64 { return k.stats(t).TxPackets }
+
+func (k *kernelPod) stats(t *testing.T) netlink.LinkStatistics {
 	t.Helper()
-	var n uint64
+	var s netlink.LinkStatistics
 	must(t, k.netns.Do(func(ns.NetNS) error {
 		l, err := netlink.LinkByName("net1")
 		if err != nil {
 			return err
 		}
-		n = l.Attrs().Statistics.RxPackets
+		s = *l.Attrs().Statistics
 		return nil
 	}))
-	return n
+	return s
 }
 
 // noIPv6 turns IPv6 off in a pod before its VF arrives, so that the pod
@@ -268,20 +279,25 @@ func appSend(t *testing.T, tp *ovsenv.Testpmd) uint64 {
 
 // podSend sends podTxFrames minimal Ethernet frames (local experimental
 // EtherType) from the pod's net1 to dst through a packet socket, in bursts
-// that fit testpmd's RX ring (512 descriptors), each after testpmd's
-// forwarding core has taken in the one before: it shares the guest's one
-// vCPU, and the NIC drops what finds the ring full. Returns how many frames
-// the pod sent. testpmd must be forwarding (started) in rxonly.
-func podSend(t *testing.T, tp *ovsenv.Testpmd, p ns.NetNS, dst string) uint64 {
+// that fit testpmd's RX ring (512 descriptors). Before each burst the pod's
+// VF has sent the one before (so QEMU has switched each frame into the app's
+// VF or dropped it) and testpmd's forwarding core, which shares the guest's
+// one vCPU, has taken in all its VF got: the NIC drops what finds the ring
+// full. Returns how many frames the pod sent and how many reached the app's
+// VF (its RX counter). testpmd must be forwarding (started) in rxonly.
+func podSend(t *testing.T, tp *ovsenv.Testpmd, k *kernelPod, dst string) (sent, delivered uint64) {
 	t.Helper()
 	const burst = 256
 	hw, err := net.ParseMAC(dst)
 	must(t, err)
+	nic0, err := tp.WaitFor(func(ovsenv.Counters) bool { return true }, dpdkTimeout)
+	must(t, err)
+	tx0 := k.tx(t)
 	var fd int
 	to := &unix.SockaddrLinklayer{Halen: 6}
 	copy(to.Addr[:], hw)
 	frame := make([]byte, 60)
-	must(t, p.Do(func(ns.NetNS) error {
+	must(t, k.netns.Do(func(ns.NetNS) error {
 		l, err := netlink.LinkByName("net1")
 		if err != nil {
 			return err
@@ -294,7 +310,6 @@ func podSend(t *testing.T, tp *ovsenv.Testpmd, p ns.NetNS, dst string) uint64 {
 		return err
 	}))
 	defer unix.Close(fd)
-	var sent uint64
 	for sent < podTxFrames {
 		for i := 0; i < burst && sent < podTxFrames; {
 			switch err := unix.Sendto(fd, frame, 0, to); {
@@ -307,11 +322,21 @@ func podSend(t *testing.T, tp *ovsenv.Testpmd, p ns.NetNS, dst string) uint64 {
 				sent++
 			}
 		}
-		if _, err := tp.WaitForwarded(func(c ovsenv.Counters) bool { return c.RXPackets >= sent }, dpdkTimeout); err != nil {
-			t.Fatalf("testpmd did not count the %d frames the pod sent to %s: %v", sent, dst, err)
+		deadline := time.Now().Add(dpdkTimeout)
+		for k.tx(t)-tx0 < sent {
+			if time.Now().After(deadline) {
+				t.Fatalf("the pod's VF sent %d of %d frames within %v", k.tx(t)-tx0, sent, dpdkTimeout)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		nic, err := tp.WaitFor(func(ovsenv.Counters) bool { return true }, dpdkTimeout)
+		must(t, err)
+		delivered = nic.RXPackets - nic0.RXPackets
+		if _, err := tp.WaitForwarded(func(c ovsenv.Counters) bool { return c.RXPackets >= delivered }, dpdkTimeout); err != nil {
+			t.Fatalf("testpmd did not take in the %d frames its VF got: %v", delivered, err)
 		}
 	}
-	return sent
+	return sent, delivered
 }
 
 // sniffer is a packet socket on a pod's interface that keeps what arrives

@@ -19,7 +19,7 @@
 #   GUEST_NUMVFS           VFs to create on the PF: a number or "max" (default max)
 #   FASTPATH_VM_CACHE      where install-deps.sh put the guest kernel (default /var/cache/fastpath-vm)
 #   FASTPATH_VM_MODULES    extra modules to include and load, space-separated
-#   FASTPATH_VM_TESTPMD    1: include dpdk-testpmd (package dpdk-dev; about 25 MB more) for
+#   FASTPATH_VM_TESTPMD    1: include dpdk-testpmd (package dpdk-dev; 16 MB more unpacked) for
 #                          a DPDK app on a vfio-pci VF; the guest then needs --mem 2048
 set -euo pipefail
 
