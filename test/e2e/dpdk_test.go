@@ -23,7 +23,7 @@ import (
 )
 
 // Packet counts, not durations, bound each phase: testpmd sends about 250k
-// frames/s here (TCG), of which a kernel VF takes in roughly one in ten.
+// frames/s here (TCG), of which a kernel VF takes in one in ten to one in three.
 const (
 	appTxFrames   = 100000 // txonly frames per phase
 	podTxFrames   = 3072   // frames a kernel pod sends to the app: 12 bursts

@@ -89,8 +89,8 @@ func ExtraArgs(eal, app []string) TestpmdOption {
 	}
 }
 
-// Testpmd is a running dpdk-testpmd on one virtio-user port (port 0): the "pod's app" on a
-// vhost-user socket.
+// Testpmd is a running dpdk-testpmd on one port (port 0): the "pod's app" on a vhost-user
+// socket (a virtio-user port) or on a VF (a PCI device).
 type Testpmd struct {
 	// Prefix is its DPDK --file-prefix.
 	Prefix string
@@ -117,9 +117,9 @@ type Testpmd struct {
 	cmdMu    sync.Mutex // one Command at a time
 	// Interactive: prompts seen, the output since the last prompt, and the output between
 	// the last two prompts (the reply to the last command).
-	prompts   int
-	sincePrpt strings.Builder
-	reply     string
+	prompts     int
+	sincePrompt strings.Builder
+	reply       string
 }
 
 const (
@@ -306,16 +306,16 @@ func (p *Testpmd) parse(r io.Reader) {
 		}
 		if p.stdin != nil {
 			if before, ok := strings.CutSuffix(line, prompt); ok {
-				p.sincePrpt.WriteString(before)
-				p.reply = p.sincePrpt.String()
-				p.sincePrpt.Reset()
+				p.sincePrompt.WriteString(before)
+				p.reply = p.sincePrompt.String()
+				p.sincePrompt.Reset()
 				p.prompts++
 				p.mu.Unlock()
 				p.notify()
 				continue
 			}
-			p.sincePrpt.WriteString(line)
-			p.sincePrpt.WriteByte('\n')
+			p.sincePrompt.WriteString(line)
+			p.sincePrompt.WriteByte('\n')
 		}
 		p.mu.Unlock()
 
