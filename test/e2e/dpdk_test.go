@@ -22,19 +22,18 @@ import (
 	"github.com/fastpath-cni/fastpath/test/ovsenv"
 )
 
-// Packet counts, not durations, bound each phase: testpmd sends about 250k
-// frames/s here (TCG), of which a kernel VF takes in one in ten to one in three.
+// Packet counts, not durations, bound each phase. testpmd sends 100-250k
+// frames/s here (TCG), of which a kernel VF takes in 2-35% (QEMU's igb drops
+// what finds the receiving ring full; how much depends on the host's load).
+// QEMU also lost a whole burst of the frames a kernel pod sent the app, once,
+// under a host load of 19 on 2 cores: hence "thousands", not "all", at the NIC.
 const (
-	appTxFrames   = 100000 // txonly frames per phase
-	podTxFrames   = 3072   // frames a kernel pod sends to the app: 12 bursts
-	minPodRxDelta = 2000   // "thousands": what the kernel pod must see of appTxFrames
-	minSpoofSeen  = 100    // spoofed frames the receiver's socket must hold
-	// Of the frames a kernel pod sends the app, how many must reach the app's VF (testpmd
-	// must then count every one the VF got). QEMU's igb drops a switched frame that finds
-	// the receiving ring full; podSend paces its bursts against that, but with a looser
-	// pacing up to 1.1% were lost on the 2-core machine under a load of 12.
-	minDeliveredPct = 95
-	dpdkTimeout     = 3 * time.Minute
+	appRxTarget   = 5000    // txonly runs until the receiving pod has counted this many
+	appTxCap      = 1000000 // or until testpmd has sent this many
+	podTxFrames   = 3072    // frames a kernel pod sends to the app: 12 bursts
+	minPodRxDelta = 2000    // "thousands": what must reach the receiver, either way
+	minSpoofSeen  = 100     // spoofed frames the receiver's socket must hold
+	dpdkTimeout   = 3 * time.Minute
 )
 
 // dpdkPMDs are the PMD files test/vm/mkinitrd.sh put in the guest for
@@ -116,25 +115,23 @@ func TestDPDKAppOnVF(t *testing.T) {
 			}
 
 			// The app's frames reach the kernel pod on its VLAN.
-			ownBefore := own.rx(t)
-			sent := appSend(t, tp)
-			got := own.rx(t) - ownBefore
+			sent, got := appSend(t, tp, own)
 			t.Logf("testpmd txonly sent %d frames to %s; the VLAN %d pod received %d", sent, podMAC, app.vlan, got)
 			if got < minPodRxDelta || got > sent {
 				t.Errorf("VLAN %d pod received %d of the app's %d frames, want %d or more", app.vlan, got, sent, minPodRxDelta)
 			}
 
-			// What the kernel pod sends to the app's MAC, testpmd counts: every frame the NIC
-			// delivers, and the NIC delivers them (but for the few QEMU drops, see podSend).
+			// What the kernel pod sends to the app's MAC reaches the app's VF (thousands), and
+			// testpmd counts every frame its VF got.
 			cmd(t, tp, "set fwd rxonly")
 			cmd(t, tp, "start")
 			podSent, delivered := podSend(t, tp, own, app.mac)
 			fwd, err := tp.StopForwarding(dpdkTimeout)
 			must(t, err)
 			t.Logf("the VLAN %d pod sent %d frames to %s; the VF's ring got %d; testpmd rxonly received %d", app.vlan, podSent, app.mac, delivered, fwd.RXPackets)
-			if fwd.RXPackets != delivered || delivered > podSent || delivered < podSent*minDeliveredPct/100 {
-				t.Errorf("testpmd received %d frames, its VF %d, of the %d the pod sent (want all the VF got, and %d%% or more)",
-					fwd.RXPackets, delivered, podSent, minDeliveredPct)
+			if fwd.RXPackets != delivered || delivered > podSent || delivered < minPodRxDelta {
+				t.Errorf("testpmd received %d frames, its VF %d, of the %d the pod sent (want all the VF got, and %d or more)",
+					fwd.RXPackets, delivered, podSent, minPodRxDelta)
 			}
 
 			// The app sends from another MAC, set as DPDK apps set theirs: before the port
@@ -152,12 +149,10 @@ func TestDPDKAppOnVF(t *testing.T) {
 			}
 			sn := sniff(t, own.netns, "net1")
 			cmd(t, tp, "set fwd txonly")
-			ownBefore = own.rx(t)
-			sent = appSend(t, tp)
-			got = own.rx(t) - ownBefore
+			sent, got = appSend(t, tp, own)
 			from := sn.drain(t)
-			t.Logf("spoofchk %s: testpmd sent %d frames from %s; the VLAN %d pod received %d (%d after reading its socket), which holds %v",
-				app.spoofchk, sent, spoofMAC, app.vlan, got, own.rx(t)-ownBefore, from)
+			t.Logf("spoofchk %s: testpmd sent %d frames from %s; the VLAN %d pod received %d; its socket holds %v",
+				app.spoofchk, sent, spoofMAC, app.vlan, got, from)
 			if from[app.mac] != 0 {
 				t.Errorf("%d frames still came from %s: the app did not send from %s", from[app.mac], app.mac, spoofMAC)
 			}
@@ -263,18 +258,22 @@ func portMAC(t *testing.T, tp *ovsenv.Testpmd) string {
 	return ""
 }
 
-// appSend runs testpmd's current forwarding mode (txonly) until the port has
-// sent appTxFrames more frames, and returns how many it sent.
-func appSend(t *testing.T, tp *ovsenv.Testpmd) uint64 {
+// appSend runs testpmd's current forwarding mode (txonly) until the pod has
+// received appRxTarget more frames, or testpmd has sent appTxCap, and returns
+// how many testpmd sent and the pod received.
+func appSend(t *testing.T, tp *ovsenv.Testpmd, to *kernelPod) (sent, got uint64) {
 	t.Helper()
 	nic, err := tp.WaitFor(func(ovsenv.Counters) bool { return true }, dpdkTimeout)
 	must(t, err)
+	rx0 := to.rx(t)
 	cmd(t, tp, "start")
-	_, err = tp.WaitTX(nic.TXPackets+appTxFrames, dpdkTimeout)
+	_, err = tp.WaitFor(func(c ovsenv.Counters) bool {
+		return to.rx(t)-rx0 >= appRxTarget || c.TXPackets-nic.TXPackets >= appTxCap
+	}, dpdkTimeout)
 	must(t, err)
 	fwd, err := tp.StopForwarding(dpdkTimeout)
 	must(t, err)
-	return fwd.TXPackets
+	return fwd.TXPackets, to.rx(t) - rx0
 }
 
 // podSend sends podTxFrames minimal Ethernet frames (local experimental
