@@ -28,4 +28,6 @@ if git cat-file -e "$V1^{commit}" 2>/dev/null; then
 else
   echo "run.sh: commit $V1 is not in this clone's history: the upgrade tests will skip" >&2
 fi
-test/vm/run.sh --timeout 1200 "$BIN" -- e2e.test -test.v "$@"
+# TestDPDKAppOnVF runs dpdk-testpmd on a vfio-pci VF: the image carries it, and the guest
+# needs room for its hugepages.
+FASTPATH_VM_TESTPMD=1 test/vm/run.sh --timeout 1200 --mem 2048 "$BIN" -- e2e.test -test.v "$@"

@@ -1,6 +1,7 @@
 // Package ovsenv runs a private Open vSwitch with DPDK (ovsdb-server and the DPDK build of
 // ovs-vswitchd) on the test machine itself, and dpdk-testpmd processes that play a pod's
-// DPDK application on vhost-user sockets, for vhost-user tests.
+// DPDK application on vhost-user sockets, for vhost-user tests (and, without OVS, on a
+// vfio-pci VF in the emulated SR-IOV guest: StartTestpmdPCI).
 //
 // Everything lives in a temp dir of its own: the database, its socket, the daemons' control
 // sockets, pidfiles and logs, and OVS's run dir (OVS_RUNDIR), so several instances can run

@@ -31,9 +31,10 @@ mount --make-shared /run/netns
 ip link set lo up
 hostname fastpath-guest
 
-# Settings written by mkinitrd.sh (NUMVFS, MODULES).
+# Settings written by mkinitrd.sh (NUMVFS, MODULES, DPDK_PMD_DIR).
 NUMVFS=max
 MODULES="igb 8021q veth macvlan vfio-pci vfio_iommu_type1"
+DPDK_PMD_DIR=
 # shellcheck source=/dev/null
 [ -f /etc/fastpath-vm.conf ] && . /etc/fastpath-vm.conf
 
@@ -144,6 +145,8 @@ while [ "$i" -lt "$NUMVFS" ]; do
 done
 export FASTPATH_PF="$PF" FASTPATH_PF_PCI="$PF_PCI" FASTPATH_NUMVFS="$NUMVFS"
 export FASTPATH_VF_PCIS="${VF_PCIS# }" FASTPATH_VF_NETDEVS="${VF_NETDEVS# }"
+# With dpdk-testpmd in the image (mkinitrd.sh FASTPATH_VM_TESTPMD=1): its PMDs, for -d.
+[ -n "$DPDK_PMD_DIR" ] && export FASTPATH_DPDK_PMDS="$DPDK_PMD_DIR"
 {
   echo "FASTPATH_PF=$FASTPATH_PF"
   echo "FASTPATH_PF_PCI=$FASTPATH_PF_PCI"

@@ -11,12 +11,16 @@
 #   /lib/modules/KVER      only the modules we load and their dependencies, re-indexed
 #   /opt/bin               every file of BINDIR (static Go binaries, scripts)
 #   /opt/cni/bin           symlink to /opt/bin
+#   /usr/bin/dpdk-testpmd  with FASTPATH_VM_TESTPMD=1 only: DPDK's testpmd with its libraries,
+#   /opt/dpdk/pmds         and the two PMDs it needs on an igb VF (passed with -d DIR)
 #
 # Env:
 #   GUEST_CMD              payload shell command (empty: the guest starts an interactive sh)
 #   GUEST_NUMVFS           VFs to create on the PF: a number or "max" (default max)
 #   FASTPATH_VM_CACHE      where install-deps.sh put the guest kernel (default /var/cache/fastpath-vm)
 #   FASTPATH_VM_MODULES    extra modules to include and load, space-separated
+#   FASTPATH_VM_TESTPMD    1: include dpdk-testpmd (package dpdk-dev; 16 MB more unpacked) for
+#                          a DPDK app on a vfio-pci VF; the guest then needs --mem 2048
 set -euo pipefail
 
 usage() { echo "usage: $0 BINDIR OUT.cpio.gz" >&2; exit 2; }
@@ -43,6 +47,9 @@ trap 'rm -rf "$STAGE"' EXIT
 
 mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,root,etc/cni/net.d,var/lib/cni,opt/bin,opt/cni}
 chmod 1777 "$STAGE/tmp"
+# The archive's "." entry sets the mode of the guest's /. Without it / is world-writable,
+# and DPDK's EAL refuses to load a PMD under a world-writable directory.
+chmod 755 "$STAGE"
 ln -s ../run "$STAGE/var/run"
 ln -s ../bin "$STAGE/opt/cni/bin"
 # The kernel opens /dev/console before running /init; without the node /init has no stdio
@@ -77,6 +84,29 @@ ln -sf /usr/sbin/ip-full "$STAGE/sbin/ip"
 copy_dyn /usr/sbin/bridge /usr/sbin/bridge
 [ -d /etc/iproute2 ] && cp -r /etc/iproute2 "$STAGE/etc/"
 
+# --- DPDK testpmd (optional) ---------------------------------------------------------------
+# Only the PMDs of the igb VF (net_e1000_igb_vf) and of the ring mempool, as the single
+# regular file each .so.23 symlink names, in a directory of their own: EAL loads every .so
+# of its built-in PMD directory (not in the guest, so it skips it) and of each -d; a PMD
+# present twice (the .so, .so.23 and .so.23.0 names copied as three files) aborts EAL with
+# "tailq already registered". /etc/fastpath-vm.conf tells /init where they are.
+DPDK_PMD_DIR=
+if [ "${FASTPATH_VM_TESTPMD:-0}" = 1 ]; then
+  TESTPMD=$(command -v dpdk-testpmd) || { echo "mkinitrd: dpdk-testpmd not installed (package dpdk-dev; run scripts/install-deps.sh)" >&2; exit 1; }
+  copy_dyn "$TESTPMD" /usr/bin/dpdk-testpmd
+  # stdbuf (with its preload library): testpmd's stdio is block-buffered on a pipe, and a
+  # test that drives it reads each command's output before the next prompt.
+  copy_dyn "$(command -v stdbuf)" /usr/bin/stdbuf
+  install -D -m 644 /usr/libexec/coreutils/libstdbuf.so "$STAGE/usr/libexec/coreutils/libstdbuf.so"
+  # Debian's DPDK 22.11: /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0, sonames .so.23.
+  pmds=$(dirname "$(ls /usr/lib/*/dpdk/pmds-*/librte_net_e1000.so.23 | tail -n1)")
+  DPDK_PMD_DIR=/opt/dpdk/pmds
+  for pmd in librte_net_e1000.so.23 librte_mempool_ring.so.23; do
+    [ -e "$pmds/$pmd" ] || { echo "mkinitrd: no $pmd in DPDK's PMD directory $pmds (package dpdk-dev)" >&2; exit 1; }
+    copy_dyn "$(readlink -f "$pmds/$pmd")" "$DPDK_PMD_DIR/$pmd"
+  done
+fi
+
 # --- kernel modules -----------------------------------------------------------------------
 # modprobe --show-depends lists the .ko files (dependencies first) without loading anything.
 MODDIR=lib/modules/$KVER
@@ -99,6 +129,7 @@ fi
 cat >"$STAGE/etc/fastpath-vm.conf" <<EOF
 NUMVFS=${GUEST_NUMVFS:-max}
 MODULES="$LOAD_MODULES"
+DPDK_PMD_DIR=$DPDK_PMD_DIR
 EOF
 echo "root:x:0:0:root:/root:/bin/sh" >"$STAGE/etc/passwd"
 echo "root:x:0:" >"$STAGE/etc/group"
@@ -106,5 +137,5 @@ echo "127.0.0.1 localhost" >"$STAGE/etc/hosts"
 
 # --- pack ---------------------------------------------------------------------------------
 # gzip -1: the archive is built per run; speed matters more than a few MB.
-(cd "$STAGE" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
   cpio --null -o -H newc --owner=0:0 --quiet) | gzip -1 >"$OUT"
