@@ -268,6 +268,9 @@ func (c *call) evictUnrecorded(pci string) error {
 		return err
 	}
 	defer closeNamespaces(ns)
+	if ns.PodH == nil {
+		return nil // the namespace died since DEL looked: the kernel returns the VF
+	}
 	l, err := sriov.FindInNS(ns.PodH, c.args.IfName, pci, 0)
 	if err != nil || l == nil || l.Attrs().ParentDev != pci {
 		return err // only a VF the kernel names as this device is ours to move
