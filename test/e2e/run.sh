@@ -30,4 +30,4 @@ else
 fi
 # TestDPDKAppOnVF runs dpdk-testpmd on a vfio-pci VF: the image carries it, and the guest
 # needs room for its hugepages.
-FASTPATH_VM_TESTPMD=1 test/vm/run.sh --timeout 1200 --mem 2048 "$BIN" -- e2e.test -test.v "$@"
+FASTPATH_VM_TESTPMD=1 test/vm/run.sh --timeout 1800 --mem 2048 "$BIN" -- e2e.test -test.v "$@"
