@@ -22,6 +22,7 @@ import (
 	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/allocator"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
@@ -87,6 +88,8 @@ var kinds = map[string]func() any{
 	"v1/ConfigMap":      func() any { return &corev1.ConfigMap{} },
 	"v1/Pod":            func() any { return &corev1.Pod{} },
 	"apps/v1/DaemonSet": func() any { return &appsv1.DaemonSet{} },
+	// Only in docs/security.md's example, not under deployments/.
+	"rbac.authorization.k8s.io/v1/ClusterRole":       func() any { return &rbacv1.ClusterRole{} },
 	"k8s.cni.cncf.io/v1/NetworkAttachmentDefinition": func() any { return &nad{} },
 }
 
@@ -181,6 +184,8 @@ func meta(o object) *metav1.ObjectMeta {
 	case *corev1.Pod:
 		return &v.ObjectMeta
 	case *appsv1.DaemonSet:
+		return &v.ObjectMeta
+	case *rbacv1.ClusterRole:
 		return &v.ObjectMeta
 	case *nad:
 		return &v.ObjectMeta
@@ -1385,25 +1390,36 @@ func runScript(sh []string, script string, env map[string]string) ([]byte, error
 	return cmd.CombinedOutput()
 }
 
-// TestDocsExamples runs every fastpath config in docs/*.md through the same
-// strict decoding and validation as the NetworkAttachmentDefinitions.
+// TestDocsExamples runs every fastpath config in docs/*.md and README.md
+// through the same strict decoding and validation as the
+// NetworkAttachmentDefinitions, and decodes every YAML example strictly: a
+// manifest into the type of its kind, a fragment without a kind (metadata
+// and spec of a pod) into a Pod.
 func TestDocsExamples(t *testing.T) {
 	_, f := loadRepo(t)
 	docs, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := regexp.MustCompile("(?s)```json\n(.*?)```")
-	checked := 0
+	docs = append(docs, "../README.md")
+	block := regexp.MustCompile("(?s)```(json|yaml)\n(.*?)```")
+	checked, yamls := 0, 0
 	for _, doc := range docs {
 		data, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range block.FindAllSubmatch(data, -1) {
+			if string(m[1]) == "yaml" {
+				yamls++
+				if err := checkDocYAML(doc, m[2]); err != nil {
+					t.Errorf("%s: %v\n%s", doc, err, m[2])
+				}
+				continue
+			}
 			var head struct{ Type, Name string }
-			if err := json.Unmarshal(m[1], &head); err != nil {
-				t.Errorf("%s: a json block that is not JSON: %v\n%s", doc, err, m[1])
+			if err := json.Unmarshal(m[2], &head); err != nil {
+				t.Errorf("%s: a json block that is not JSON: %v\n%s", doc, err, m[2])
 				continue
 			}
 			if head.Type != "fastpath" {
@@ -1412,14 +1428,34 @@ func TestDocsExamples(t *testing.T) {
 			n := &nad{ObjectMeta: metav1.ObjectMeta{
 				Name:        head.Name,
 				Annotations: map[string]string{resourceKey: "example.com/pool"},
-			}, Spec: nadSpec{Config: string(m[1])}}
+			}, Spec: nadSpec{Config: string(m[2])}}
 			if _, err := checkNAD(n, f.node); err != nil {
-				t.Errorf("%s: %v\n%s", doc, err, m[1])
+				t.Errorf("%s: %v\n%s", doc, err, m[2])
 			}
 			checked++
 		}
 	}
-	t.Logf("checked %d fastpath configs in %v", checked, docs)
+	if checked == 0 || yamls == 0 {
+		t.Errorf("checked %d fastpath configs and %d YAML blocks in %v: want some of each", checked, yamls, docs)
+	}
+	t.Logf("checked %d fastpath configs and %d YAML blocks in %v", checked, yamls, docs)
+}
+
+// checkDocYAML decodes one YAML block of a document strictly.
+func checkDocYAML(doc string, y []byte) error {
+	j, err := yaml.YAMLToJSONStrict(y)
+	if err != nil {
+		return err
+	}
+	var tm metav1.TypeMeta
+	if err := json.Unmarshal(j, &tm); err != nil {
+		return err
+	}
+	if tm.Kind == "" {
+		return decodeStrict(j, &corev1.Pod{})
+	}
+	_, err = decodeFile(doc, y)
+	return err
 }
 
 // expand does to a command what the kubelet does before running it: $(VAR)
