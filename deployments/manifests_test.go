@@ -755,6 +755,7 @@ func checkAll(files map[string][]byte) problems {
 	p = append(p, f.checkNetworks()...)
 	p = append(p, f.checkPods()...)
 	p = append(p, f.checkDaemonSet()...)
+	p = append(p, f.checkDaemonSetImage()...)
 	return p
 }
 
@@ -1083,6 +1084,40 @@ func (f *fixture) checkDaemonSet() problems {
 	return p
 }
 
+// checkDaemonSetImage: every container of the DaemonSet runs one image, by
+// a version tag or a digest, never :latest or no tag, which IfNotPresent
+// never pulls again on a node that has it; the pod runs under the runtime's
+// default seccomp profile.
+func (f *fixture) checkDaemonSetImage() problems {
+	var p problems
+	for _, ds := range objectsOf[*appsv1.DaemonSet](f.all) {
+		spec := &ds.Spec.Template.Spec
+		images := map[string]bool{}
+		for _, c := range allContainers(spec) {
+			images[c.Image] = true
+		}
+		for img := range images {
+			name, digest, pinned := strings.Cut(img, "@")
+			_, tag, tagged := strings.Cut(name[strings.LastIndexByte(name, '/')+1:], ":")
+			if !(pinned && strings.HasPrefix(digest, "sha256:")) && (!tagged || tag == "latest") {
+				p.add("DaemonSet %s: image %q: want a version tag or a sha256 digest", ds.Name, img)
+			}
+		}
+		if len(images) != 1 {
+			p.add("DaemonSet %s: containers run %d images, want one", ds.Name, len(images))
+		}
+		if sc := spec.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			p.add("DaemonSet %s: want seccompProfile RuntimeDefault for the pod", ds.Name)
+		}
+	}
+	return p
+}
+
+func TestDaemonSetImage(t *testing.T) {
+	_, f := loadRepo(t)
+	report(t, f.checkDaemonSetImage())
+}
+
 func TestDaemonSetHostPaths(t *testing.T) {
 	_, f := loadRepo(t)
 	report(t, f.checkDaemonSet())
@@ -1159,13 +1194,16 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{ds, "path: /opt/cni/bin", "path: /usr/libexec/cni", "CNI_BIN_DIR=/host/opt/cni/bin is a mount of host path \"/usr/libexec/cni\""},
 		{ds, "path: /var/lib/cni/fastpath", "path: /var/lib/cni/fp", "want /var/lib/cni/fastpath"},
 		{ds, "value: /opt/fastpath/bin", "value: /opt/bin", "FASTPATH_BIN_SRC"},
-		{ds, "for bin in fastpath fastpathctl; do", "for bin in fastpath; do", "install script never names fastpathctl"},
+		{ds, `bins="fastpath fastpathctl"`, `bins="fastpath"`, "install script never names fastpathctl"},
 		{ds, `.fastpath-install.$bin"`, `.fastpath-install.$bin.$$"`, "hold $$"},
 		{ds, "      app.kubernetes.io/name: fastpath\n  updateStrategy:", "      app.kubernetes.io/name: fastpathd\n  updateStrategy:", "does not select its template's labels"},
 		{"networks/vhostuser.yaml", `"mode": "vhostuser",`, `"mode": "vhostuser", "stateDir": "/run/fastpath",`, `invalid stateDir "/run/fastpath"`},
 		{node, `"stateDir": "/var/lib/cni/fastpath"`, `"stateDir": "/var/lib/fastpath"`, "want /var/lib/fastpath"},
 		{ds, "path: /etc/fastpath\n", "path: /etc/fp\n", "want /etc/fastpath"},
 		{ds, "name: fastpath-node", "name: fastpath-nodes", "not node.json of a mount of ConfigMap fastpath-node"},
+		{ds, "fastpath:v0.2.0\n          imagePullPolicy: IfNotPresent\n          env:", "fastpath:latest\n          imagePullPolicy: IfNotPresent\n          env:", "want a version tag or a sha256 digest"},
+		{ds, "fastpath:v0.2.0\n          imagePullPolicy: IfNotPresent\n          command:", "fastpath:v0.1.0\n          imagePullPolicy: IfNotPresent\n          command:", "containers run 2 images, want one"},
+		{ds, "type: RuntimeDefault", "type: Unconfined", "seccompProfile RuntimeDefault"},
 	}
 	for _, c := range cases {
 		t.Run(c.file+":"+c.to, func(t *testing.T) {
@@ -1282,6 +1320,23 @@ func TestInstallScript(t *testing.T) {
 			}
 			if ents, _ := os.ReadDir(env["FASTPATH_NODE_DIR"]); len(ents) != 1 {
 				t.Errorf("left in the node directory: %v", ents)
+			}
+
+			// A plugin that cannot run on the node (wrong architecture,
+			// a broken build) fails the install before it replaces the
+			// working one.
+			working, _ := os.ReadFile(filepath.Join(dst, "fastpath"))
+			if err := os.WriteFile(filepath.Join(src, "fastpath"), []byte("#!/bin/sh\nexit 1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := runScript(sh, script, env); err == nil {
+				t.Errorf("the install succeeded with a plugin that fails VERSION:\n%s", out)
+			}
+			if got, _ := os.ReadFile(filepath.Join(dst, "fastpath")); !bytes.Equal(got, working) {
+				t.Errorf("a plugin that fails VERSION replaced the working one: %q", got)
+			}
+			if err := os.WriteFile(filepath.Join(src, "fastpath"), working, 0o644); err != nil {
+				t.Fatal(err)
 			}
 
 			if err := os.Remove(filepath.Join(src, "fastpathctl")); err != nil {
