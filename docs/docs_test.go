@@ -535,3 +535,41 @@ func TestSpeedClaims(t *testing.T) {
 	}
 	t.Error("README.md has no Speed section")
 }
+
+// TestTablesWellFormed: every Markdown table has its header, its separator
+// and rows of the header's width; a row cut off from its table by a
+// paragraph renders as text (as README's Modes table once did).
+func TestTablesWellFormed(t *testing.T) {
+	for name, b := range documents(t) {
+		fence := false
+		var block []string
+		start := 0
+		lines := append(strings.Split(string(b), "\n"), "")
+		for i, line := range lines {
+			if strings.HasPrefix(line, "```") {
+				fence = !fence
+			}
+			if !fence && strings.HasPrefix(line, "|") {
+				if block == nil {
+					start = i + 1
+				}
+				block = append(block, line)
+				continue
+			}
+			if block == nil {
+				continue
+			}
+			if len(block) < 2 || !strings.HasPrefix(block[1], "| ---") {
+				t.Errorf("%s:%d: a table row without a header and separator above it (renders as text)", name, start)
+			} else {
+				width := len(cells(block[0]))
+				for j, row := range block[1:] {
+					if n := len(cells(row)); n != width {
+						t.Errorf("%s:%d: %d cells, the header has %d", name, start+1+j, n, width)
+					}
+				}
+			}
+			block = nil
+		}
+	}
+}
