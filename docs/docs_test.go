@@ -2,6 +2,7 @@ package docs
 
 import (
 	"bytes"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -572,4 +573,91 @@ func TestTablesWellFormed(t *testing.T) {
 			block = nil
 		}
 	}
+}
+
+// TestReliabilityCrashPoints: where reliability.md says a fault-injection
+// step is (crash.Point in `function` file), it is there in the code now, and
+// nowhere else: a commit that moves a step regenerates the report.
+func TestReliabilityCrashPoints(t *testing.T) {
+	b, err := os.ReadFile("reliability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := map[string][]string{} // step -> "`fn` file"
+	fset := token.NewFileSet()
+	for _, dir := range []string{"../cmd", "../pkg"} {
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			for _, decl := range f.Decls {
+				fd, ok := decl.(*ast.FuncDecl)
+				if !ok || fd.Body == nil {
+					continue
+				}
+				ast.Inspect(fd.Body, func(n ast.Node) bool {
+					c, ok := n.(*ast.CallExpr)
+					if !ok || len(c.Args) != 1 {
+						return true
+					}
+					sel, ok := c.Fun.(*ast.SelectorExpr)
+					if x, isID := ok && sel.Sel.Name == "Point", false; x {
+						if id, ok := sel.X.(*ast.Ident); ok && id.Name == "crash" {
+							isID = true
+						}
+						if step := crashStep(c.Args[0]); isID && step != "" {
+							loc := fmt.Sprintf("`%s` %s", fd.Name.Name, strings.TrimPrefix(filepath.ToSlash(path), "../"))
+							if !slices.Contains(points[step], loc) {
+								points[step] = append(points[step], loc)
+							}
+						}
+					}
+					return true
+				})
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	row := regexp.MustCompile("right after step `([^`]+)` \\(crash\\.Point in ([^)]*)\\)")
+	rows := row.FindAllStringSubmatch(string(b), -1)
+	if len(rows) == 0 {
+		t.Fatal("reliability.md names no crash.Point: has the report changed its layout?")
+	}
+	for _, m := range rows {
+		step := m[1]
+		want, ok := points[step]
+		if _, rest, found := strings.Cut(step, "/"); !ok && found {
+			want = points["*/"+rest]
+		}
+		got := strings.Split(m[2], ", ")
+		slices.Sort(got)
+		want = slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, want) {
+			t.Errorf("reliability.md: step %s at %v; the code has it at %v: run make reliability", step, got, want)
+		}
+	}
+}
+
+// crashStep is the step a crash.Point argument names: a string literal, or
+// "*/suffix" for an expression ending in + "/suffix".
+func crashStep(e ast.Expr) string {
+	if be, ok := e.(*ast.BinaryExpr); ok && be.Op == token.ADD {
+		if s := crashStep(be.Y); strings.HasPrefix(s, "/") {
+			return "*" + s
+		}
+		return ""
+	}
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return ""
+	}
+	s, _ := strconv.Unquote(lit.Value)
+	return s
 }
