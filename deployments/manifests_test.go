@@ -22,6 +22,7 @@ import (
 	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/allocator"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
@@ -87,6 +88,8 @@ var kinds = map[string]func() any{
 	"v1/ConfigMap":      func() any { return &corev1.ConfigMap{} },
 	"v1/Pod":            func() any { return &corev1.Pod{} },
 	"apps/v1/DaemonSet": func() any { return &appsv1.DaemonSet{} },
+	// Only in docs/security.md's example, not under deployments/.
+	"rbac.authorization.k8s.io/v1/ClusterRole":       func() any { return &rbacv1.ClusterRole{} },
 	"k8s.cni.cncf.io/v1/NetworkAttachmentDefinition": func() any { return &nad{} },
 }
 
@@ -181,6 +184,8 @@ func meta(o object) *metav1.ObjectMeta {
 	case *corev1.Pod:
 		return &v.ObjectMeta
 	case *appsv1.DaemonSet:
+		return &v.ObjectMeta
+	case *rbacv1.ClusterRole:
 		return &v.ObjectMeta
 	case *nad:
 		return &v.ObjectMeta
@@ -750,6 +755,7 @@ func checkAll(files map[string][]byte) problems {
 	p = append(p, f.checkNetworks()...)
 	p = append(p, f.checkPods()...)
 	p = append(p, f.checkDaemonSet()...)
+	p = append(p, f.checkDaemonSetImage()...)
 	return p
 }
 
@@ -1078,6 +1084,40 @@ func (f *fixture) checkDaemonSet() problems {
 	return p
 }
 
+// checkDaemonSetImage: every container of the DaemonSet runs one image, by
+// a version tag or a digest, never :latest or no tag, which IfNotPresent
+// never pulls again on a node that has it; the pod runs under the runtime's
+// default seccomp profile.
+func (f *fixture) checkDaemonSetImage() problems {
+	var p problems
+	for _, ds := range objectsOf[*appsv1.DaemonSet](f.all) {
+		spec := &ds.Spec.Template.Spec
+		images := map[string]bool{}
+		for _, c := range allContainers(spec) {
+			images[c.Image] = true
+		}
+		for img := range images {
+			name, digest, pinned := strings.Cut(img, "@")
+			_, tag, tagged := strings.Cut(name[strings.LastIndexByte(name, '/')+1:], ":")
+			if !(pinned && strings.HasPrefix(digest, "sha256:")) && (!tagged || tag == "latest") {
+				p.add("DaemonSet %s: image %q: want a version tag or a sha256 digest", ds.Name, img)
+			}
+		}
+		if len(images) != 1 {
+			p.add("DaemonSet %s: containers run %d images, want one", ds.Name, len(images))
+		}
+		if sc := spec.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			p.add("DaemonSet %s: want seccompProfile RuntimeDefault for the pod", ds.Name)
+		}
+	}
+	return p
+}
+
+func TestDaemonSetImage(t *testing.T) {
+	_, f := loadRepo(t)
+	report(t, f.checkDaemonSetImage())
+}
+
 func TestDaemonSetHostPaths(t *testing.T) {
 	_, f := loadRepo(t)
 	report(t, f.checkDaemonSet())
@@ -1154,13 +1194,16 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{ds, "path: /opt/cni/bin", "path: /usr/libexec/cni", "CNI_BIN_DIR=/host/opt/cni/bin is a mount of host path \"/usr/libexec/cni\""},
 		{ds, "path: /var/lib/cni/fastpath", "path: /var/lib/cni/fp", "want /var/lib/cni/fastpath"},
 		{ds, "value: /opt/fastpath/bin", "value: /opt/bin", "FASTPATH_BIN_SRC"},
-		{ds, "for bin in fastpath fastpathctl; do", "for bin in fastpath; do", "install script never names fastpathctl"},
+		{ds, `bins="fastpath fastpathctl"`, `bins="fastpath"`, "install script never names fastpathctl"},
 		{ds, `.fastpath-install.$bin"`, `.fastpath-install.$bin.$$"`, "hold $$"},
 		{ds, "      app.kubernetes.io/name: fastpath\n  updateStrategy:", "      app.kubernetes.io/name: fastpathd\n  updateStrategy:", "does not select its template's labels"},
 		{"networks/vhostuser.yaml", `"mode": "vhostuser",`, `"mode": "vhostuser", "stateDir": "/run/fastpath",`, `invalid stateDir "/run/fastpath"`},
 		{node, `"stateDir": "/var/lib/cni/fastpath"`, `"stateDir": "/var/lib/fastpath"`, "want /var/lib/fastpath"},
 		{ds, "path: /etc/fastpath\n", "path: /etc/fp\n", "want /etc/fastpath"},
 		{ds, "name: fastpath-node", "name: fastpath-nodes", "not node.json of a mount of ConfigMap fastpath-node"},
+		{ds, "fastpath:v0.2.0\n          imagePullPolicy: IfNotPresent\n          env:", "fastpath:latest\n          imagePullPolicy: IfNotPresent\n          env:", "want a version tag or a sha256 digest"},
+		{ds, "fastpath:v0.2.0\n          imagePullPolicy: IfNotPresent\n          command:", "fastpath:v0.1.0\n          imagePullPolicy: IfNotPresent\n          command:", "containers run 2 images, want one"},
+		{ds, "type: RuntimeDefault", "type: Unconfined", "seccompProfile RuntimeDefault"},
 	}
 	for _, c := range cases {
 		t.Run(c.file+":"+c.to, func(t *testing.T) {
@@ -1279,6 +1322,23 @@ func TestInstallScript(t *testing.T) {
 				t.Errorf("left in the node directory: %v", ents)
 			}
 
+			// A plugin that cannot run on the node (wrong architecture,
+			// a broken build) fails the install before it replaces the
+			// working one.
+			working, _ := os.ReadFile(filepath.Join(dst, "fastpath"))
+			if err := os.WriteFile(filepath.Join(src, "fastpath"), []byte("#!/bin/sh\nexit 1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := runScript(sh, script, env); err == nil {
+				t.Errorf("the install succeeded with a plugin that fails VERSION:\n%s", out)
+			}
+			if got, _ := os.ReadFile(filepath.Join(dst, "fastpath")); !bytes.Equal(got, working) {
+				t.Errorf("a plugin that fails VERSION replaced the working one: %q", got)
+			}
+			if err := os.WriteFile(filepath.Join(src, "fastpath"), working, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
 			if err := os.Remove(filepath.Join(src, "fastpathctl")); err != nil {
 				t.Fatal(err)
 			}
@@ -1385,25 +1445,36 @@ func runScript(sh []string, script string, env map[string]string) ([]byte, error
 	return cmd.CombinedOutput()
 }
 
-// TestDocsExamples runs every fastpath config in docs/*.md through the same
-// strict decoding and validation as the NetworkAttachmentDefinitions.
+// TestDocsExamples runs every fastpath config in docs/*.md and README.md
+// through the same strict decoding and validation as the
+// NetworkAttachmentDefinitions, and decodes every YAML example strictly: a
+// manifest into the type of its kind, a fragment without a kind (metadata
+// and spec of a pod) into a Pod.
 func TestDocsExamples(t *testing.T) {
 	_, f := loadRepo(t)
 	docs, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := regexp.MustCompile("(?s)```json\n(.*?)```")
-	checked := 0
+	docs = append(docs, "../README.md")
+	block := regexp.MustCompile("(?s)```(json|yaml)\n(.*?)```")
+	checked, yamls := 0, 0
 	for _, doc := range docs {
 		data, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range block.FindAllSubmatch(data, -1) {
+			if string(m[1]) == "yaml" {
+				yamls++
+				if err := checkDocYAML(doc, m[2]); err != nil {
+					t.Errorf("%s: %v\n%s", doc, err, m[2])
+				}
+				continue
+			}
 			var head struct{ Type, Name string }
-			if err := json.Unmarshal(m[1], &head); err != nil {
-				t.Errorf("%s: a json block that is not JSON: %v\n%s", doc, err, m[1])
+			if err := json.Unmarshal(m[2], &head); err != nil {
+				t.Errorf("%s: a json block that is not JSON: %v\n%s", doc, err, m[2])
 				continue
 			}
 			if head.Type != "fastpath" {
@@ -1412,14 +1483,34 @@ func TestDocsExamples(t *testing.T) {
 			n := &nad{ObjectMeta: metav1.ObjectMeta{
 				Name:        head.Name,
 				Annotations: map[string]string{resourceKey: "example.com/pool"},
-			}, Spec: nadSpec{Config: string(m[1])}}
+			}, Spec: nadSpec{Config: string(m[2])}}
 			if _, err := checkNAD(n, f.node); err != nil {
-				t.Errorf("%s: %v\n%s", doc, err, m[1])
+				t.Errorf("%s: %v\n%s", doc, err, m[2])
 			}
 			checked++
 		}
 	}
-	t.Logf("checked %d fastpath configs in %v", checked, docs)
+	if checked == 0 || yamls == 0 {
+		t.Errorf("checked %d fastpath configs and %d YAML blocks in %v: want some of each", checked, yamls, docs)
+	}
+	t.Logf("checked %d fastpath configs and %d YAML blocks in %v", checked, yamls, docs)
+}
+
+// checkDocYAML decodes one YAML block of a document strictly.
+func checkDocYAML(doc string, y []byte) error {
+	j, err := yaml.YAMLToJSONStrict(y)
+	if err != nil {
+		return err
+	}
+	var tm metav1.TypeMeta
+	if err := json.Unmarshal(j, &tm); err != nil {
+		return err
+	}
+	if tm.Kind == "" {
+		return decodeStrict(j, &corev1.Pod{})
+	}
+	_, err = decodeFile(doc, y)
+	return err
 }
 
 // expand does to a command what the kubelet does before running it: $(VAR)

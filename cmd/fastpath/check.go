@@ -36,6 +36,15 @@ func (c *call) check() error {
 	if err != nil {
 		return err
 	}
+	if c.conf.Mode == attach.ModeVhostUser {
+		podUID := c.cargs.PodUID
+		if podUID == "" {
+			podUID = c.args.ContainerID
+		}
+		if _, err := c.conf.ResolveVhost(podUID, c.args.IfName); err != nil {
+			return err
+		}
+	}
 	if c.conf.PrevResult == nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, "CHECK needs prevResult", "")
 	}
@@ -186,8 +195,17 @@ func checkFailed(format string, a ...any) error {
 	return types.NewError(ErrCheckFail, fmt.Sprintf(format, a...), "")
 }
 
-// cmdStatus reports whether fastpath can serve ADDs: the configured VF's PF
-// (or, with no deviceID, any PF) has SR-IOV enabled, and IPAM is ready.
+// statusPodUID and statusIfName stand for the pod that STATUS has not: a
+// pod UID of a real UID's 36 characters, so that a node podsDir too long
+// for any pod's socket path fails STATUS as it would fail every ADD.
+const (
+	statusPodUID = "00000000-0000-0000-0000-000000000000"
+	statusIfName = "net1"
+)
+
+// cmdStatus reports whether fastpath can serve ADDs: the config is valid, the
+// configured VF's PF (or, with no deviceID, any PF) has SR-IOV enabled, or
+// OVSDB answers and has the bridge, and IPAM is ready.
 func cmdStatus(args *skel.CmdArgs) error {
 	c, err := begin(args)
 	if err != nil {
@@ -198,6 +216,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return err
 	}
 	if c.conf.Mode == attach.ModeVhostUser {
+		if _, err := c.conf.ResolveVhost(statusPodUID, statusIfName); err != nil {
+			return err
+		}
 		if err := c.statusVhost(); err != nil {
 			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 		}

@@ -203,3 +203,39 @@ func TestVhostBadConfig(t *testing.T) {
 	}
 	n.Released(t)
 }
+
+// CHECK and STATUS validate the vhostuser object as ADD does: a VF setting
+// in a vhost-user network, or a value out of range, is error 7 naming the
+// field, and STATUS of a valid provisioned network answers ready.
+func TestVhostCheckStatusValidate(t *testing.T) {
+	n := cnitest.NewNet(t, binDir)
+	src := filepath.Join(n.Dir, "switch", "vhost0.sock")
+	listen(t, src)
+	good := vhostConf(n, map[string]any{"backend": "provisioned"}, map[string]any{"deviceID": src})
+	pod := cnitest.Pod(t)
+	r := &libcni.RuntimeConf{ContainerID: "c1", NetNS: pod.Path(), IfName: "net1",
+		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_UID", "uid-1"}}}
+	_, err := n.Add(good, r)
+	must(t, err)
+	t.Cleanup(func() { must(t, n.Del(good, r)) })
+	must(t, n.Check(good, r))
+	must(t, n.CNI.GetStatusNetworkList(t.Context(), good))
+
+	for _, bad := range []struct {
+		field      string
+		vu, plugin map[string]any
+	}{
+		{"vlan", map[string]any{"backend": "provisioned"}, map[string]any{"deviceID": src, "vlan": 5}},
+		{"vhostuser.queues", map[string]any{"backend": "provisioned", "queues": 0}, map[string]any{"deviceID": src}},
+		{"vhostuser.dirMode", map[string]any{"backend": "provisioned", "dirMode": "888"}, map[string]any{"deviceID": src}},
+	} {
+		l := vhostConf(n, bad.vu, bad.plugin)
+		want := "invalid " + bad.field + " "
+		if err := n.Check(l, r); cnitest.Code(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), want) {
+			t.Errorf("CHECK with a bad %s = %v, want code 7 naming it", bad.field, err)
+		}
+		if err := n.CNI.GetStatusNetworkList(t.Context(), l); cnitest.Code(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), want) {
+			t.Errorf("STATUS with a bad %s = %v, want code 7 naming it", bad.field, err)
+		}
+	}
+}

@@ -31,9 +31,9 @@ run.sh: FAIL: guest timed out after 1200s without reporting an exit code
 `
 	got := parseVerbose([]byte(out))
 	want := []testResult{
-		{"TestCrashKernelVF", fail, 3.21, "crash_test.go:29: ADD steps [add/locked add/recorded], DEL steps [del/device]"},
+		{"TestCrashKernelVF", fail, 3.21, "ADD steps [add/locked add/recorded], DEL steps [del/device]"},
 		{"TestCrashKernelVF/add/locked", pass, 0.33, ""},
-		{"TestCrashKernelVF/add/recorded", fail, 1.5, "crash_test.go:40: after a crash at add/recorded and DEL: vf 1 vlan 100"},
+		{"TestCrashKernelVF/add/recorded", fail, 1.5, "after a crash at add/recorded and DEL: vf 1 vlan 100"},
 		{"TestCrashKernelVF/del/device", skip, 0, ""},
 		{"TestParallelSeven", pass, 12, ""},
 		{"TestReclaimFromDeadPod", fail, 0, "started but never finished: the run ended first (see the log)"},
@@ -55,7 +55,7 @@ func TestParseJSON(t *testing.T) {
 `
 	got := parseJSON([]byte(out))
 	want := []testResult{
-		{"TestRacingAdds", fail, 0.5, "hardening_test.go:77: losing ADD = boom (code 103), want 101 or 11"},
+		{"TestRacingAdds", fail, 0.5, "losing ADD = boom (code 103), want 101 or 11"},
 		{"TestOwnership", pass, 0.25, ""},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -149,9 +149,9 @@ func addVhost() {
 		"TestDelWithoutState":          "Del without state (no doc comment)",
 		"TestGone":                     "Gone (source not found)",
 		"FuzzX":                        "Feeds things.",
-		"TestCrashKernelVF/add/locked": "As TestCrashKernelVF, with the plugin killed right after step `add/locked` (crash.Point in `add` add.go:4, `addVhost` add.go:8).",
+		"TestCrashKernelVF/add/locked": "As TestCrashKernelVF, with the plugin killed right after step `add/locked` (crash.Point in `add` add.go, `addVhost` add.go).",
 		"TestParallelSeven/pod1":       "Case `pod1` of TestParallelSeven.",
-		"TestCrashVfioVF/del/ipam":     "As TestCrashVfioVF, with the plugin killed right after step `del/ipam` (crash.Point in `addVhost` add.go:9).",
+		"TestCrashVfioVF/del/ipam":     "As TestCrashVfioVF, with the plugin killed right after step `del/ipam` (crash.Point in `addVhost` add.go).",
 	} {
 		if got := s.proves(dir, name); got != want {
 			t.Errorf("proves(%s) = %q, want %q", name, got, want)

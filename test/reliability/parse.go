@@ -89,7 +89,9 @@ var (
 	runLineRe    = regexp.MustCompile(`^\s*=== (RUN|NAME|CONT|PAUSE)\s+(\S+)`)
 	resultLineRe = regexp.MustCompile(`--- (PASS|FAIL|SKIP): (\S+) \((\d+(?:\.\d+)?)s\)`)
 	// What t.Log and t.Error print: "    file_test.go:42: message".
-	logLineRe = regexp.MustCompile(`^\s+(\S+\.go:\d+: .*)`)
+	// The test's file:line is dropped: the report is committed, and a later
+	// commit moves the line.
+	logLineRe = regexp.MustCompile(`^\s+\S+\.go:\d+: (.*)`)
 )
 
 // parseVerbose reads `go test -v` output.
@@ -300,24 +302,23 @@ func (s *sources) loadPoints(root string) {
 				if step == "" {
 					return true
 				}
-				pos := s.fset.Position(call.Pos())
-				file := pos.Filename
+				// Function and file, no line: the report is committed, and
+				// a later commit moves the line.
+				file := s.fset.Position(call.Pos()).Filename
 				if filepath.IsAbs(file) {
 					file = filepath.Base(file)
 				}
-				s.points[step] = append(s.points[step], fmt.Sprintf("`%s` %s:%d", name, file, pos.Line))
+				if loc := fmt.Sprintf("`%s` %s", name, file); !slices.Contains(s.points[step], loc) {
+					s.points[step] = append(s.points[step], loc)
+				}
 				return true
 			})
 		}
 	}
+	// By file, in source order within one.
 	for _, locs := range s.points {
-		slices.SortFunc(locs, func(a, b string) int {
-			fa, la := splitLoc(a)
-			fb, lb := splitLoc(b)
-			if c := strings.Compare(fa, fb); c != 0 {
-				return c
-			}
-			return la - lb
+		slices.SortStableFunc(locs, func(a, b string) int {
+			return strings.Compare(locFile(a), locFile(b))
 		})
 	}
 }
@@ -354,12 +355,10 @@ func subdirs(root string) []string {
 	return dirs
 }
 
-// splitLoc splits "`fn` file.go:N" into file and line.
-func splitLoc(loc string) (string, int) {
-	_, fl, _ := strings.Cut(loc, " ")
-	file, line, _ := strings.Cut(fl, ":")
-	n, _ := strconv.Atoi(line)
-	return file, n
+// locFile is the file of "`fn` file.go".
+func locFile(loc string) string {
+	_, file, _ := strings.Cut(loc, " ")
+	return file
 }
 
 // proves says what the case name (a test, or test/subtest) of the package
