@@ -46,6 +46,8 @@ ip route add default via 10.0.2.2
 echo "nameserver 10.0.2.3" >/etc/resolv.conf
 hostname fastpath-node
 echo "127.0.0.1 localhost fastpath-node" >/etc/hosts
+# The kubelet reports it as the node's machine ID.
+cat /proc/sys/kernel/random/uuid | tr -d - >/etc/machine-id
 
 # VFs 4.. to vfio-pci (the sriov_vfio pool).
 i=4
