@@ -71,6 +71,27 @@ mkdir -p /var/lib/cni /var/lib/kubelet /var/lib/containerd
 # Pods mount hostPaths with propagation; the initramfs root is not a mount point.
 mount --make-rshared /
 
+# --- CNI: Multus with the default network ----------------------------------------------------
+cp "$BIN/node.kubeconfig" /etc/cni/net.d/multus.d/multus.kubeconfig
+cat >/etc/cni/net.d/00-multus.conf <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "multus-cni-network",
+  "type": "multus",
+  "kubeconfig": "/etc/cni/net.d/multus.d/multus.kubeconfig",
+  "logFile": "/var/log/multus.log",
+  "logLevel": "verbose",
+  "delegates": [{
+    "cniVersion": "1.0.0",
+    "name": "default",
+    "plugins": [{
+      "type": "ptp",
+      "ipam": { "type": "host-local", "subnet": "10.244.0.0/24", "routes": [{ "dst": "0.0.0.0/0" }] }
+    }]
+  }]
+}
+JSON
+
 # --- containerd -----------------------------------------------------------------------------
 cat >/etc/containerd/config.toml <<TOML
 version = 3
@@ -100,27 +121,6 @@ for img in "$BIN"/images/*.tar; do
   ctr -n k8s.io images import --snapshotter native "$img" >/dev/null
 done
 stage "images imported"
-
-# --- CNI: Multus with the default network ----------------------------------------------------
-cp "$BIN/node.kubeconfig" /etc/cni/net.d/multus.d/multus.kubeconfig
-cat >/etc/cni/net.d/00-multus.conf <<JSON
-{
-  "cniVersion": "1.0.0",
-  "name": "multus-cni-network",
-  "type": "multus",
-  "kubeconfig": "/etc/cni/net.d/multus.d/multus.kubeconfig",
-  "logFile": "/var/log/multus.log",
-  "logLevel": "verbose",
-  "delegates": [{
-    "cniVersion": "1.0.0",
-    "name": "default",
-    "plugins": [{
-      "type": "ptp",
-      "ipam": { "type": "host-local", "subnet": "10.244.0.0/24", "routes": [{ "dst": "0.0.0.0/0" }] }
-    }]
-  }]
-}
-JSON
 
 # --- kubelet --------------------------------------------------------------------------------
 cat >/var/lib/kubelet/config.yaml <<YAML
