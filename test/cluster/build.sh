@@ -48,8 +48,8 @@ go build -trimpath -tags no_btrfs,no_devmapper,no_zfs \
   github.com/containernetworking/plugins/plugins/main/loopback \
   github.com/containernetworking/plugins/plugins/ipam/host-local \
   ./cmd/pause ./cmd/sriovdp-standin ./cmd/mkimages >&2
-# go build names etcd's main package after its module directory.
-mv "$OUT.tmp/v3" "$OUT.tmp/etcd"
+# go build names etcd's main package (go.etcd.io/etcd/server/v3) "server".
+mv "$OUT.tmp/server" "$OUT.tmp/etcd"
 echo "build.sh: built in $(($(date +%s) - start))s into $OUT" >&2
 touch "$OUT.tmp/.complete"
 # Older builds of other keys go; this one takes their place.

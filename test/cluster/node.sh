@@ -118,7 +118,8 @@ TOML
 start_containerd
 stage "containerd up"
 for img in "$BIN"/images/*.tar; do
-  ctr -n k8s.io images import --snapshotter native "$img" >/dev/null
+  # --local: the transfer service would unpack only for its default snapshotter.
+  ctr -n k8s.io images import --local --snapshotter native "$img" >/dev/null
 done
 stage "images imported"
 
