@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -204,7 +205,15 @@ func TestKernelVF(t *testing.T) {
 	// igbvf brings the link up a moment after the move: allow a few tries.
 	waitFor(t, "vf-a pings vf-b over VLAN 100", time.Minute, func() (bool, error) {
 		out, err := inPod(pids["vf-a"], "ping", "-c", "2", "-W", "2", ips["vf-b"])
-		return err == nil, fmt.Errorf("%v: %s", err, out)
+		if err == nil {
+			return true, nil
+		}
+		// What the PF and both pods show, for the failure message.
+		pf, _ := exec.Command("ip", "link", "show", pfName).CombinedOutput()
+		a, _ := inPod(pids["vf-a"], "ip", "-d", "addr", "show", "dev", "net1")
+		n, _ := inPod(pids["vf-a"], "ip", "neigh")
+		b, _ := inPod(pids["vf-b"], "ip", "-s", "link", "show", "dev", "net1")
+		return false, fmt.Errorf("%v: %s\nPF: %s\nvf-a: %s%s\nvf-b: %s", err, out, pf, a, n, b)
 	})
 	if out, err := inPod(pids["vf-b"], "ping", "-c", "2", "-W", "2", ips["vf-a"]); err != nil {
 		t.Errorf("vf-b cannot ping vf-a: %v: %s", err, out)
