@@ -7,6 +7,7 @@
 #   - Open vSwitch with DPDK (openvswitch-switch-dpdk) and dpdk-testpmd (dpdk-dev) for the
 #     vhost-user tests (test/ovsenv), which run their own ovsdb-server and ovs-vswitchd.
 #     Package scripts may not start any service during the install (see no_service_starts).
+#   - runc, the OCI runtime of the cluster test bed's node (test/cluster, copied into the guest).
 # Idempotent: each step checks first, so a second run on a ready machine takes well under 1 s.
 #
 # Env:
@@ -106,8 +107,9 @@ if ! qemu_ok; then
 fi
 # iputils-ping: for host-side netns tests; the guest uses busybox ping. strace: make bench
 # copies it into the guest to show where one ADD and one DEL spend their time. gcc and
-# libc6-dev: the race detector (go test -race) needs cgo.
-install_missing busybox-static kmod cpio iproute2 iputils-ping strace gcc libc6-dev
+# libc6-dev: the race detector (go test -race) needs cgo. runc: the containerd of make
+# cluster's node runs it (it needs cgo, so it is not built from source).
+install_missing busybox-static kmod cpio iproute2 iputils-ping strace gcc libc6-dev runc
 
 # --- Open vSwitch with DPDK, dpdk-testpmd --------------------------------------------------
 # The postinst of openvswitch-switch (and dpdk's) would start their services through

@@ -21,6 +21,8 @@
 #   FASTPATH_VM_MODULES    extra modules to include and load, space-separated
 #   FASTPATH_VM_TESTPMD    1: include dpdk-testpmd (package dpdk-dev; 16 MB more unpacked) for
 #                          a DPDK app on a vfio-pci VF; the guest then needs --mem 2048
+#   FASTPATH_VM_HOST_BINS  dynamically linked host binaries to copy, with their libraries, to
+#                          the same paths (e.g. /usr/sbin/runc), space-separated
 set -euo pipefail
 
 usage() { echo "usage: $0 BINDIR OUT.cpio.gz" >&2; exit 2; }
@@ -82,6 +84,9 @@ copy_dyn /usr/sbin/ip /usr/sbin/ip-full
 # and a test that runs `ip netns add` should not meet it.
 ln -sf /usr/sbin/ip-full "$STAGE/sbin/ip"
 copy_dyn /usr/sbin/bridge /usr/sbin/bridge
+for bin in ${FASTPATH_VM_HOST_BINS:-}; do
+  copy_dyn "$bin" "$bin"
+done
 [ -d /etc/iproute2 ] && cp -r /etc/iproute2 "$STAGE/etc/"
 
 # --- DPDK testpmd (optional) ---------------------------------------------------------------

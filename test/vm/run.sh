@@ -10,7 +10,7 @@
 #   FASTPATH_VM_CACHE        guest kernel cache of install-deps.sh (default /var/cache/fastpath-vm)
 #   FASTPATH_VM_KERNEL_ARGS  extra kernel arguments (e.g. "loglevel=7" to see driver messages)
 #   FASTPATH_VM_INTERACTIVE  1 = connect the terminal to the guest console (Ctrl-A x quits QEMU)
-#   GUEST_NUMVFS, FASTPATH_VM_MODULES   passed on to mkinitrd.sh
+#   GUEST_NUMVFS, FASTPATH_VM_MODULES, FASTPATH_VM_HOST_BINS   passed on to mkinitrd.sh
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

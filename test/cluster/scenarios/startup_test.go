@@ -1,0 +1,47 @@
+//go:build cluster
+
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestStartupTime reports pod start-up (created to Running, one pod at a time)
+// on the default network only and with a kernel VF of fastpath as well. It
+// measures, it asserts no time: the guest is emulated and the machine shared.
+func TestStartupTime(t *testing.T) {
+	nodeUp(t)
+	const rounds = 3
+	for _, c := range []struct{ name, networks, res string }{
+		{"default network", "", ""},
+		{"+ fastpath kernel VF", `[{"name":"sriov-vlan100","interface":"net1"}]`, netdevRes},
+	} {
+		var ds []time.Duration
+		for i := range rounds {
+			name := fmt.Sprintf("startup-%d", i)
+			start := time.Now()
+			if _, err := cs.CoreV1().Pods("default").Create(context.Background(), podSpec(name, c.networks, c.res), metav1.CreateOptions{}); err != nil {
+				t.Fatalf("create %s: %v", name, err)
+			}
+			waitFor(t, name+" Running", 5*time.Minute, func() (bool, error) {
+				p, err := cs.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+				if err != nil {
+					return false, err
+				}
+				return p.Status.Phase == corev1.PodRunning, fmt.Errorf("phase %s", p.Status.Phase)
+			})
+			ds = append(ds, time.Since(start))
+			deletePods(t, name)
+		}
+		slices.Sort(ds)
+		t.Logf("pod start-up, %s: median %.1fs (min %.1fs, max %.1fs, %d pods)", c.name,
+			ds[rounds/2].Seconds(), ds[0].Seconds(), ds[rounds-1].Seconds(), rounds)
+	}
+}
