@@ -45,14 +45,8 @@ func AnalyseStrace(trace string, top int) string {
 		pidfdProbe  bool
 	}
 	var children []child
-	for _, raw := range strings.Split(trace, "\n") {
-		m := straceLine.FindStringSubmatch(raw)
-		if m == nil {
-			continue
-		}
-		tid, _ := strconv.Atoi(m[1])
-		ts, _ := strconv.ParseFloat(m[2], 64)
-		rest := m[3]
+	for _, l := range straceLines(trace) {
+		tid, ts, rest := l.tid, l.ts, l.rest
 		if _, ok := first[tid]; !ok {
 			first[tid] = ts
 			order = append(order, tid)
@@ -301,14 +295,8 @@ func NetlinkTimeline(trace string) string {
 	var t0, end, inKernel float64
 	pending := map[int]sysCall{}
 	n := 0
-	for _, raw := range strings.Split(trace, "\n") {
-		m := straceLine.FindStringSubmatch(raw)
-		if m == nil {
-			continue
-		}
-		tid, _ := strconv.Atoi(m[1])
-		ts, _ := strconv.ParseFloat(m[2], 64)
-		rest := m[3]
+	for _, l := range straceLines(trace) {
+		tid, ts, rest := l.tid, l.ts, l.rest
 		if t0 == 0 {
 			t0 = ts
 		}
@@ -378,4 +366,27 @@ func NetlinkTimeline(trace string) string {
 	}
 	fmt.Fprintf(&b, "%d netlink requests: %.1f ms in the kernel, of %.1f ms from the first exec to the last call's end\n", n, inKernel*1000, (end-t0)*1000)
 	return b.String()
+}
+
+// straceEntry is one line of an `strace -f -tt`-style trace: its thread,
+// its time and the rest.
+type straceEntry struct {
+	tid  int
+	ts   float64
+	rest string
+}
+
+// straceLines are the lines of trace that straceLine matches.
+func straceLines(trace string) []straceEntry {
+	var out []straceEntry
+	for _, raw := range strings.Split(trace, "\n") {
+		m := straceLine.FindStringSubmatch(raw)
+		if m == nil {
+			continue
+		}
+		tid, _ := strconv.Atoi(m[1])
+		ts, _ := strconv.ParseFloat(m[2], 64)
+		out = append(out, straceEntry{tid, ts, m[3]})
+	}
+	return out
 }

@@ -459,6 +459,18 @@ func kernelCmd(args []string) error {
 	var upAt time.Time
 	var linkIndex int
 
+	// readPF is the one read of the PF's VF table a call makes, when the
+	// cell sets anything PF-side.
+	readPF := func(h *handles) (pf netlink.Link, v netlink.VfInfo, err error) {
+		if !pfSide {
+			return nil, v, nil
+		}
+		if pf, err = h.hostH.LinkByName(*pfName); err != nil {
+			return nil, v, err
+		}
+		v, err = vfInfo(pf, *idx)
+		return pf, v, err
+	}
 	add := func(pod string, keep bool) error {
 		st := c.addSteps
 		st.begin()
@@ -468,15 +480,9 @@ func kernelCmd(args []string) error {
 		}
 		defer h.close()
 		st.mark("netlink")
-		var pf netlink.Link
-		var v netlink.VfInfo
-		if pfSide {
-			if pf, err = h.hostH.LinkByName(*pfName); err != nil {
-				return err
-			}
-			if v, err = vfInfo(pf, *idx); err != nil {
-				return err
-			}
+		pf, v, err := readPF(h)
+		if err != nil {
+			return err
 		}
 		l, err := h.hostH.LinkByName(*netdev)
 		if err != nil {
@@ -554,15 +560,9 @@ func kernelCmd(args []string) error {
 		}
 		defer h.close()
 		st.mark("netlink")
-		var pf netlink.Link
-		var v netlink.VfInfo
-		if pfSide {
-			if pf, err = h.hostH.LinkByName(*pfName); err != nil {
-				return err
-			}
-			if v, err = vfInfo(pf, *idx); err != nil {
-				return err
-			}
+		pf, v, err := readPF(h)
+		if err != nil {
+			return err
 		}
 		l, err := h.podH.LinkByName(*ifname)
 		if err != nil {
