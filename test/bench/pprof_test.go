@@ -109,6 +109,30 @@ func TestHeldBy(t *testing.T) {
 		}
 	}
 	if got := (&Report{R: NewResults()}).heldBy(p, "ADD"); got != "" {
-		t.Errorf("heldBy without a timeline = %q", got)
+		t.Errorf("heldBy without a timeline or series = %q", got)
+	}
+}
+
+// A cell without a timeline: its p50 over the floor is fastpath's process
+// or libcni's work around it, whichever is larger.
+func TestHeldByProcess(t *testing.T) {
+	p := Paths[len(Paths)-1] // a vhost-user cell, on the host
+	for _, tc := range []struct {
+		exec float64
+		want string
+	}{
+		{140, "fastpath's process, 140 ms, 80.0 ms over the floor's 60.0 ms"},
+		{40, "libcni's own work around the plugin's exec, 110 ms of the call's 150 ms"},
+	} {
+		r := NewResults()
+		for name, ms := range map[string]float64{
+			p.Name + "/ADD": 150, p.Name + "/ADD/exec": tc.exec,
+			"version/fastpath": 20, "version/host-local": 15, p.Floor + "/ADD": 25, // the floor: 60
+		} {
+			r.Add(Record{Kind: KindSeries, Env: p.Env, Name: name, MS: []float64{ms, ms, ms}})
+		}
+		if got := (&Report{R: r}).heldBy(p, "ADD"); !strings.Contains(got, tc.want) {
+			t.Errorf("heldBy = %q, want it to contain %q", got, tc.want)
+		}
 	}
 }

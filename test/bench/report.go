@@ -361,11 +361,11 @@ var (
 // longest piece of its traced call (its timeline, bench.NetlinkTimeline),
 // either a kernel request (the driver's work is done inside it) or the
 // programs' own work between two events (starts, decoding, records, the
-// IPAM plugin). "" when the cell has no timeline (the host's cells).
+// IPAM plugin). A cell without a timeline (the host's) gets heldByProcess.
 func (rep *Report) heldBy(p Path, op string) string {
 	rec, ok := rep.R.Get(p.Env, "timeline/"+p.Name+"/"+op)
 	if !ok {
-		return ""
+		return rep.heldByProcess(p, op)
 	}
 	type event struct {
 		at, dur float64
@@ -404,6 +404,28 @@ func (rep *Report) heldBy(p Path, op string) string {
 		}
 	}
 	return fmt.Sprintf("%s (the longest piece of the traced call's %s ms)", held, ms(end))
+}
+
+// heldByProcess splits a cell's p50 over its floor between libcni's own
+// work around the plugin (the call less the plugin's exec) and the plugin's
+// process over the floor, and names the larger, with the OVS daemons' CPU
+// per cycle where it was measured. "" without the exec series.
+func (rep *Report) heldByProcess(p Path, op string) string {
+	call, ok1 := rep.R.Stats(p.Env, p.Name+"/"+op)
+	exec, ok2 := rep.R.Stats(p.Env, p.Name+"/"+op+"/exec")
+	f := rep.R.FloorOf(p, op)
+	if !ok1 || !ok2 || !f.Available {
+		return ""
+	}
+	outside, over := call.P50-exec.P50, exec.P50-f.P50
+	held := fmt.Sprintf("fastpath's process, %s ms, %s ms over the floor's %s ms (process starts and the kernel calls or OVSDB transaction)", ms(exec.P50), ms(over), ms(f.P50))
+	if outside > over {
+		held = fmt.Sprintf("libcni's own work around the plugin's exec, %s ms of the call's %s ms", ms(outside), ms(call.P50))
+	}
+	if c := rep.info(EnvHost, "ovs-vswitchd-cpu"); p.Kind == KindVhost && c != "?" {
+		held += fmt.Sprintf("; ovs-vswitchd used %s ms of CPU per cycle, on the plugins' core", c)
+	}
+	return held
 }
 
 func mark(v Verdict) string {
@@ -453,7 +475,8 @@ func (rep *Report) Markdown() string {
 	}
 	w("\nThe step that holds a target not met is the longest piece of its cell's call traced in the\n")
 	w("guest (the timelines below): a kernel request, where the driver does its work, or the\n")
-	w("programs' own work between two events. The host's vhost-user cells have no trace.\n\n")
+	w("programs' own work between two events. The host's vhost-user cells have no trace: their\n")
+	w("p50 is split between libcni's own work and fastpath's process over the floor.\n\n")
 
 	w("## ADD and DEL through libcni\n\n")
 	w("Each cycle is one ADD and one DEL through libcni (`AddNetworkList`, `DelNetworkList`, as a\n")
