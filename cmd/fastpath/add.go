@@ -80,6 +80,9 @@ func (c *call) add() (_ *current.Result, err error) {
 	// Every later line, "ADD done" and any error included, names the VF.
 	c.log = c.log.With("pf", vf.PF, "vf", vf.Index, "mode", mode)
 	c.log.Debug("found VF", "netdev", vf.Netdev, "driver", vf.Driver)
+	if err := c.sysfs.FitPort(vf, s); err != nil {
+		return nil, err
+	}
 	if mode == attach.ModeKernel {
 		if err := openPodHandle(ns, c.args.Netns); err != nil {
 			return nil, err
