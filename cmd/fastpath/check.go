@@ -136,7 +136,7 @@ func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface)
 	if ns.PodH == nil {
 		return checkFailed("CNI_NETNS %s is gone", c.args.Netns)
 	}
-	l, err := sriov.FindInNS(ns.PodH, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
+	l, err := sriov.FindInNS(ns, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
 	if err != nil {
 		return err
 	}

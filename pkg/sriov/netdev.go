@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -103,6 +105,10 @@ type Namespaces struct {
 	HostH *netlink.Handle
 	Pod   netns.NsHandle
 	PodH  *netlink.Handle
+	// NoParentDev identifies VF netdevs as on kernels before 5.15, whose
+	// netlink names no parent device: by the bus-info of their driver. Tests
+	// set it to take that path on a newer kernel.
+	NoParentDev bool
 }
 
 // link is a handle on the netdev that ReadNetdev read, for requests that
@@ -145,7 +151,9 @@ func MoveIn(ns *Namespaces, pci string, nd *NetdevState, ifname string, mtu int)
 	if err := MoveNS(ns.Host, nd.Index, ns.Host, ns.Pod, ifname); err != nil {
 		// The kernel may have moved it and then failed the rename (ifname
 		// taken in the pod): fetch it back under its host name.
-		if l, lerr := ns.PodH.LinkByName(nd.Name); lerr == nil && isVF(l, pci, nd.Index) {
+		id := ns.in(ns.Pod)
+		defer id.close()
+		if l, lerr := ns.PodH.LinkByName(nd.Name); lerr == nil && id.isVF(l, pci, nd.Index) {
 			err = errors.Join(err, MoveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, nd.Name))
 		}
 		return fmt.Errorf("moving %s into the pod as %s: %w", nd.Name, ifname, err)
@@ -204,7 +212,7 @@ func ResetTakesPFMAC(driver string) bool { return driver == "igbvf" }
 func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, unpin func() error) error {
 	movedOut := false
 	if ns.PodH != nil {
-		l, err := FindInNS(ns.PodH, ifname, pci, orig.Index)
+		l, err := FindInNS(ns, ifname, pci, orig.Index)
 		if err != nil {
 			return err
 		}
@@ -215,7 +223,7 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, un
 			hostName, movedOut = orig.Name, true
 		}
 	}
-	l := findOnHost(ns.HostH, pci, orig.Index, hostName, orig.Name)
+	l := findOnHost(ns, pci, orig.Index, hostName, orig.Name)
 	if l == nil {
 		return fmt.Errorf("VF %s (%s): %w", pci, orig.Name, ErrNetdevGone)
 	}
@@ -311,46 +319,122 @@ func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	return nil
 }
 
-// FindInNS finds the VF in a namespace: by its interface name, else by its
-// parent PCI device (the pod may have renamed it). It returns nil, nil when
-// the VF is not there. A link dump that a concurrent link change interrupts
-// is retried, and its last list used, as the reference plugins do.
-func FindInNS(h *netlink.Handle, ifname, pci string, index int) (netlink.Link, error) {
-	if l, err := h.LinkByName(ifname); err == nil && isVF(l, pci, index) {
+// FindInNS finds the VF in the pod's namespace: by its interface name, else
+// by the PCI device it names (the pod may have renamed it). It returns nil,
+// nil when the VF is not there. A link dump that a concurrent link change
+// interrupts is retried, and its last list used, as the reference plugins
+// do. index is the VF's ifindex recorded at ADD, 0 for none (see isVF).
+func FindInNS(ns *Namespaces, ifname, pci string, index int) (netlink.Link, error) {
+	id := ns.in(ns.Pod)
+	defer id.close()
+	if l, err := ns.PodH.LinkByName(ifname); err == nil && id.isVF(l, pci, index) {
 		return l, nil
 	}
-	links, err := netlinksafe.Handle{Handle: h}.LinkList()
+	links, err := netlinksafe.Handle{Handle: ns.PodH}.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("looking for VF %s: listing links: %w", pci, err)
 	}
 	for _, l := range links {
-		if l.Attrs().ParentDev == pci {
+		if id.device(l) == pci {
 			return l, nil
 		}
 	}
 	return nil, nil
 }
 
-func findOnHost(h *netlink.Handle, pci string, index int, names ...string) netlink.Link {
+func findOnHost(ns *Namespaces, pci string, index int, names ...string) netlink.Link {
+	id := ns.in(ns.Host)
+	defer id.close()
 	for _, n := range names {
 		if n == "" {
 			continue
 		}
-		if l, err := h.LinkByName(n); err == nil && isVF(l, pci, index) {
+		if l, err := ns.HostH.LinkByName(n); err == nil && id.isVF(l, pci, index) {
 			return l
 		}
 	}
 	return nil
 }
 
-// isVF tells whether l is the VF pci. The kernel names a netdev's parent
-// device since 5.15; before that (and for the veth stand-ins of the tests)
-// the ifindex recorded at ADD, which moves with the netdev, identifies it.
-func isVF(l netlink.Link, pci string, index int) bool {
-	if p := l.Attrs().ParentDev; p != "" {
-		return p == pci
+// ident tells which PCI device a netdev of one namespace belongs to.
+type ident struct {
+	in, cur     netns.NsHandle
+	noParentDev bool
+	eth         *ethtool.Ethtool // opened on first need, in namespace in
+	ethErr      error
+}
+
+// in is an ident for the links of namespace in; the calling thread is in
+// ns.Host.
+func (ns *Namespaces) in(in netns.NsHandle) *ident {
+	return &ident{in: in, cur: ns.Host, noParentDev: ns.NoParentDev}
+}
+
+func (id *ident) close() {
+	if id.eth != nil {
+		id.eth.Close()
+	}
+}
+
+// device is the PCI address of l's device: the parent device that the
+// kernel names since 5.15 (IFLA_PARENT_DEV_NAME), else the bus-info that its
+// driver reports (ethtool -i), "" when neither names one (a virtual link).
+func (id *ident) device(l netlink.Link) string {
+	if p := l.Attrs().ParentDev; p != "" && !id.noParentDev {
+		return p
+	}
+	if id.eth == nil && id.ethErr == nil {
+		id.eth, id.ethErr = ethtoolIn(id.in, id.cur)
+	}
+	if id.ethErr != nil {
+		return ""
+	}
+	bus, err := id.eth.BusInfo(l.Attrs().Name)
+	if err != nil {
+		return ""
+	}
+	return bus
+}
+
+// isVF tells whether l is the VF pci, by the device it names. Only a link
+// that names no device at all, such as the veth stand-ins of the tests, is
+// taken by the ifindex recorded at ADD (index, 0 for none), which moves with
+// the netdev.
+func (id *ident) isVF(l netlink.Link, pci string, index int) bool {
+	if d := id.device(l); d != "" {
+		return d == pci
 	}
 	return index != 0 && l.Attrs().Index == index
+}
+
+// ethtoolIn opens an ethtool handle whose socket is in namespace in: the
+// kernel runs its ioctls in the namespace of the socket. cur is the
+// namespace of the calling thread. The socket is made on a thread of its
+// own, which Go discards if it cannot return to cur.
+func ethtoolIn(in, cur netns.NsHandle) (*ethtool.Ethtool, error) {
+	if in.Equal(cur) {
+		return ethtool.NewEthtool()
+	}
+	type result struct {
+		e   *ethtool.Ethtool
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := netns.Set(in); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("entering the namespace for ethtool: %w", err)}
+			return
+		}
+		e, err := ethtool.NewEthtool()
+		if netns.Set(cur) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{e, err}
+	}()
+	r := <-ch
+	return r.e, r.err
 }
 
 // WaitHostNetdev waits for the VF's netdev to appear on the host, for a VF
