@@ -39,16 +39,19 @@ var ErrUnsafeNetdev = errors.New("netdev must not move into a pod")
 
 // ReadOwnNetdev reads the name, MAC, MTU and admin state of vf's netdev,
 // once it made sure that the netdev is the VF's own as the kernel names it
-// (its parent device, since 5.15), is not the PF's, and carries no default
-// route of the node: a pod must never get the node's own uplink.
+// (its parent device since 5.15, else its driver's bus-info), is not the
+// PF's, and carries no default route of the node: a pod must never get the
+// node's own uplink.
 func ReadOwnNetdev(h *netlink.Handle, vf *VF) (*NetdevState, error) {
 	l, err := h.LinkByName(vf.Netdev)
 	if err != nil {
 		return nil, fmt.Errorf("reading netdev %s: %w", vf.Netdev, err)
 	}
 	a := l.Attrs()
-	if a.Name == vf.PF || (a.ParentDev != "" && a.ParentDev != vf.PCI) {
-		return nil, fmt.Errorf("netdev %s of VF %s is the device %q's (PF %s %s): %w", a.Name, vf.PCI, a.ParentDev, vf.PFPCI, vf.PF, ErrUnsafeNetdev)
+	id := &ident{local: true}
+	defer id.close()
+	if dev := id.device(l); a.Name == vf.PF || (dev != "" && dev != vf.PCI) {
+		return nil, fmt.Errorf("netdev %s of VF %s is the device %q's (PF %s %s): %w", a.Name, vf.PCI, dev, vf.PFPCI, vf.PF, ErrUnsafeNetdev)
 	}
 	route, err := defaultRouteVia(h, a.Index)
 	if err != nil {
@@ -359,6 +362,7 @@ func findOnHost(ns *Namespaces, pci string, index int, names ...string) netlink.
 // ident tells which PCI device a netdev of one namespace belongs to.
 type ident struct {
 	in, cur     netns.NsHandle
+	local       bool // in is the calling thread's namespace
 	noParentDev bool
 	eth         *ethtool.Ethtool // opened on first need, in namespace in
 	ethErr      error
@@ -367,7 +371,7 @@ type ident struct {
 // in is an ident for the links of namespace in; the calling thread is in
 // ns.Host.
 func (ns *Namespaces) in(in netns.NsHandle) *ident {
-	return &ident{in: in, cur: ns.Host, noParentDev: ns.NoParentDev}
+	return &ident{in: in, cur: ns.Host, local: in == ns.Host, noParentDev: ns.NoParentDev}
 }
 
 func (id *ident) close() {
@@ -383,7 +387,11 @@ func (id *ident) device(l netlink.Link) string {
 	if p := l.Attrs().ParentDev; p != "" && !id.noParentDev {
 		return p
 	}
-	if id.eth == nil && id.ethErr == nil {
+	switch {
+	case id.eth != nil || id.ethErr != nil:
+	case id.local:
+		id.eth, id.ethErr = ethtool.NewEthtool()
+	default:
 		id.eth, id.ethErr = ethtoolIn(id.in, id.cur)
 	}
 	if id.ethErr != nil {
@@ -412,9 +420,6 @@ func (id *ident) isVF(l netlink.Link, pci string, index int) bool {
 // namespace of the calling thread. The socket is made on a thread of its
 // own, which Go discards if it cannot return to cur.
 func ethtoolIn(in, cur netns.NsHandle) (*ethtool.Ethtool, error) {
-	if in.Equal(cur) {
-		return ethtool.NewEthtool()
-	}
 	type result struct {
 		e   *ethtool.Ethtool
 		err error
