@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
 	"github.com/fastpath-cni/fastpath/pkg/sriov"
+	"github.com/fastpath-cni/fastpath/pkg/state"
 )
 
 // NIC facts: what the PF's and the VF's drivers report (ethtool), the PF's
@@ -149,4 +153,91 @@ func checkPFPort(g *globals, pf sriov.PF) Check {
 			fmt.Sprintf("ip link set %s up, and check its cable or switch port", pf.Netdev))
 	}
 	return ok(name, detail)
+}
+
+// LinkCounters are a netdev's own counters, as `ip -s link show` gives them.
+type LinkCounters struct {
+	RxPackets uint64 `json:"rxPackets"`
+	RxBytes   uint64 `json:"rxBytes"`
+	RxErrors  uint64 `json:"rxErrors"`
+	RxDropped uint64 `json:"rxDropped"`
+	TxPackets uint64 `json:"txPackets"`
+	TxBytes   uint64 `json:"txBytes"`
+	TxErrors  uint64 `json:"txErrors"`
+	TxDropped uint64 `json:"txDropped"`
+}
+
+func countersOf(l netlink.Link) *LinkCounters {
+	st := l.Attrs().Statistics
+	if st == nil {
+		return nil
+	}
+	return &LinkCounters{
+		RxPackets: st.RxPackets, RxBytes: st.RxBytes, RxErrors: st.RxErrors, RxDropped: st.RxDropped,
+		TxPackets: st.TxPackets, TxBytes: st.TxBytes, TxErrors: st.TxErrors, TxDropped: st.TxDropped,
+	}
+}
+
+// netdevCounters reads the counters of VF vf's netdev where it is: on the
+// host, or in the live namespace of the attachment rec that holds it (found
+// by the PCI device it names, so a pod that renamed it does not hide it).
+// nil when it is in neither.
+func (inv *inventory) netdevCounters(vf sriov.VF, rec *state.Record) *LinkCounters {
+	if vf.Netdev != "" && (inv.hostLinks == nil || inv.hostLinks[vf.Netdev]) {
+		if l, err := netlink.LinkByName(vf.Netdev); err == nil {
+			return countersOf(l)
+		}
+	}
+	if rec == nil || rec.NetNS == "" || !inv.alive[rec.Key()] {
+		return nil
+	}
+	ns, err := podNamespaces(rec.NetNS)
+	if err != nil {
+		return nil
+	}
+	defer ns.close()
+	index := 0
+	if rec.NetdevOrig != nil {
+		index = rec.NetdevOrig.Index
+	}
+	l, err := sriov.FindInNS(&ns.Namespaces, rec.IfName, vf.PCI, index)
+	if err != nil || l == nil {
+		return nil
+	}
+	return countersOf(l)
+}
+
+// podNS is the handles on the host and on one pod's namespace.
+type podNS struct{ sriov.Namespaces }
+
+func podNamespaces(path string) (*podNS, error) {
+	host, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	ns := &podNS{sriov.Namespaces{Host: host, Pod: -1}}
+	if ns.Pod, err = netns.GetFromPath(path); err != nil {
+		ns.close()
+		return nil, err
+	}
+	if ns.PodH, err = netlink.NewHandleAt(ns.Pod); err != nil {
+		ns.close()
+		return nil, err
+	}
+	return ns, nil
+}
+
+func (ns *podNS) close() {
+	if ns.PodH != nil {
+		ns.PodH.Close()
+	}
+	if ns.Pod >= 0 {
+		ns.Pod.Close()
+	}
+	ns.Host.Close()
+}
+
+func formatLinkCounters(c *LinkCounters) string {
+	return fmt.Sprintf("rx %d packets %d bytes %d errors %d dropped; tx %d packets %d bytes %d errors %d dropped",
+		c.RxPackets, c.RxBytes, c.RxErrors, c.RxDropped, c.TxPackets, c.TxBytes, c.TxErrors, c.TxDropped)
 }

@@ -44,6 +44,9 @@ type VFDetail struct {
 	// NetdevLink is what its host netdev's driver reports; nil when the
 	// netdev is not on the host (in a pod, or none).
 	NetdevLink *sriov.LinkInfo `json:"netdevLink"`
+	// NetdevCounters are its netdev's own counters, on the host or in the
+	// pod that holds it; nil when it is in neither (a userspace VF).
+	NetdevCounters *LinkCounters `json:"netdevCounters"`
 }
 
 // AttachmentDetail is one attachment of a container: its record in full
@@ -64,8 +67,9 @@ func newShow(g *globals) *cobra.Command {
 		Use:   "show PCI|CONTAINER-ID|NAMESPACE/POD",
 		Short: "Show everything about one VF or PF, or every attachment of one container",
 		Long: `show PCI shows one VF: what sysfs and the PF's VF table say now, who holds it,
-its counters as the PF counts them, what its PF's driver and its own report
-(ethtool: driver, firmware, bus-info, link speed and state), and its record in
+its counters as the PF counts them and its netdev's own (on the host, or in
+the pod that holds it), what its PF's driver and its own report (ethtool:
+driver, firmware, bus-info, link speed and state), and its record in
 full (the PF-side settings and the netdev state that DEL restores). For the
 address of an SR-IOV enabled PF it shows the PF's driver, link and eswitch
 mode, and each of its VFs with its counters. A PCI address may omit the
@@ -123,6 +127,7 @@ func (inv *inventory) vfDetail(pci string) (*VFDetail, error) {
 		pfInfo := pf.Detail
 		d.PFInfo, d.Counters, d.NetdevLink = &pfInfo, pf.Counters[vf.Index], inv.netdevLink(vf)
 		rec, d.Claim = inv.owner(pci)
+		d.NetdevCounters = inv.netdevCounters(vf, rec)
 	} else {
 		rec, d.Claim = inv.owner(pci)
 		if rec == nil {
@@ -231,6 +236,9 @@ func printShow(g *globals, res *ShowResult) error {
 		if d.NetdevLink != nil {
 			t.row("Netdev driver", formatDriver(d.NetdevLink, ""))
 			t.row("Netdev link", formatLink(d.NetdevLink))
+		}
+		if d.NetdevCounters != nil {
+			t.row("Netdev counters", formatLinkCounters(d.NetdevCounters))
 		}
 		if d.PFInfo != nil {
 			printPF(t, d.PFInfo)

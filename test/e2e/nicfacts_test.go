@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 )
@@ -37,11 +40,16 @@ type (
 		Kind string
 		PF   *ctlPF
 		VF   *struct {
-			PCI        string
-			PFInfo     *ctlPF
-			Counters   *ctlCounters
-			NetdevLink *ctlLink
+			PCI            string
+			PFInfo         *ctlPF
+			Counters       *ctlCounters
+			NetdevLink     *ctlLink
+			NetdevCounters *ctlLinkCounters
 		}
+	}
+	ctlLinkCounters struct {
+		RxPackets, RxBytes, RxErrors, RxDropped uint64
+		TxPackets, TxBytes, TxErrors, TxDropped uint64
 	}
 )
 
@@ -207,4 +215,92 @@ func pfOf(t *testing.T, nc nic) string {
 	must(t, err)
 	p := strings.TrimSpace(string(l))
 	return p[strings.LastIndex(p, "/")+1:]
+}
+
+// ipLinkCounters are a netdev's counters as `ip -s -j [-n NETNS] link show
+// NAME` gives them.
+func ipLinkCounters(t *testing.T, netnsName, name string) ctlLinkCounters {
+	t.Helper()
+	args := []string{"-s", "-j", "link", "show", name}
+	if netnsName != "" {
+		args = append([]string{"-n", netnsName}, args...)
+	}
+	out, err := exec.Command("/usr/sbin/ip-full", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %v: %v\n%s", args, err, out)
+	}
+	var links []struct {
+		Stats struct{ RX, TX map[string]uint64 } `json:"stats64"`
+	}
+	must(t, json.Unmarshal(out, &links))
+	if len(links) != 1 || links[0].Stats.RX == nil {
+		t.Fatalf("ip %v: no stats64:\n%s", args, out)
+	}
+	rx, tx := links[0].Stats.RX, links[0].Stats.TX
+	return ctlLinkCounters{
+		RxPackets: rx["packets"], RxBytes: rx["bytes"], RxErrors: rx["errors"], RxDropped: rx["dropped"],
+		TxPackets: tx["packets"], TxBytes: tx["bytes"], TxErrors: tx["errors"], TxDropped: tx["dropped"],
+	}
+}
+
+// within tells whether every counter of got lies between lo and hi: the
+// counters of a netdev read before and after fastpathctl read them.
+func within(got, lo, hi ctlLinkCounters) bool {
+	g := []uint64{got.RxPackets, got.RxBytes, got.RxErrors, got.RxDropped, got.TxPackets, got.TxBytes, got.TxErrors, got.TxDropped}
+	l := []uint64{lo.RxPackets, lo.RxBytes, lo.RxErrors, lo.RxDropped, lo.TxPackets, lo.TxBytes, lo.TxErrors, lo.TxDropped}
+	h := []uint64{hi.RxPackets, hi.RxBytes, hi.RxErrors, hi.RxDropped, hi.TxPackets, hi.TxBytes, hi.TxErrors, hi.TxDropped}
+	for i := range g {
+		if g[i] < l[i] || g[i] > h[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// `fastpathctl show VF` of a VF in a pod gives its netdev's counters, read in
+// the pod's namespace, as `ip -s link show` there does (between a read before
+// and one after: the netdev may still be sending, such as IPv6 router
+// solicitations); of a VF on the host, as `ip -s link show` on the host.
+func TestFastpathctlNetdevCounters(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	pods := []ns.NetNS{cnitest.Pod(t), cnitest.Pod(t)}
+	var addrs []string
+	for i, p := range pods {
+		l, r := vfConf(n, nc, i, 100, nil), cnitest.RT(p, fmt.Sprintf("ctr%d", i), "net1")
+		res, err := n.Add(l, r)
+		must(t, err)
+		defer n.Del(l, r)
+		addrs = append(addrs, res.IPs[0].Address.IP.String())
+	}
+	must(t, ping(pods[0], addrs[1]))
+
+	name := filepath.Base(pods[0].Path())
+	lo := ipLinkCounters(t, name, "net1")
+	var s ctlShow
+	fastpathctl(t, n, 0, &s, "show", nc.vfs[0])
+	hi := ipLinkCounters(t, name, "net1")
+	if s.VF == nil || s.VF.NetdevCounters == nil {
+		t.Fatalf("show VF in a pod: no netdev counters: %+v", s.VF)
+	}
+	if got := *s.VF.NetdevCounters; !within(got, lo, hi) || got.TxPackets < 3 || got.RxPackets < 3 {
+		t.Errorf("VF in the pod: fastpathctl %+v, ip -s link %+v then %+v; want between, with the 3 pings each way", got, lo, hi)
+	}
+	if s.VF.NetdevLink != nil {
+		t.Errorf("VF in the pod: fastpathctl asked a host netdev's driver: %+v", *s.VF.NetdevLink)
+	}
+
+	const free = 4
+	lo = ipLinkCounters(t, "", nc.names[free])
+	s = ctlShow{}
+	fastpathctl(t, n, 0, &s, "show", nc.vfs[free])
+	hi = ipLinkCounters(t, "", nc.names[free])
+	if s.VF == nil || s.VF.NetdevCounters == nil || !within(*s.VF.NetdevCounters, lo, hi) {
+		t.Errorf("VF on the host: fastpathctl %+v, ip -s link %+v then %+v", s.VF, lo, hi)
+	}
+	for i, p := range pods {
+		must(t, n.Del(vfConf(n, nc, i, 100, nil), cnitest.RT(p, fmt.Sprintf("ctr%d", i), "net1")))
+	}
+	nc.same(t, before, "after DEL")
 }
