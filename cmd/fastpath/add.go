@@ -103,7 +103,7 @@ func (c *call) add() (_ *current.Result, err error) {
 		}
 	}
 	if mode == attach.ModeKernel {
-		if rec.NetdevOrig, err = sriov.ReadOwnNetdev(ns.HostH, vf); err != nil {
+		if rec.NetdevOrig, err = sriov.ReadOwnNetdev(ns, vf); err != nil {
 			return nil, err
 		}
 	}

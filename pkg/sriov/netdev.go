@@ -37,18 +37,19 @@ type NetdevState struct {
 // own, its PF, or one that the node's default route leaves through.
 var ErrUnsafeNetdev = errors.New("netdev must not move into a pod")
 
-// ReadOwnNetdev reads the name, MAC, MTU and admin state of vf's netdev,
-// once it made sure that the netdev is the VF's own as the kernel names it
-// (its parent device since 5.15, else its driver's bus-info), is not the
-// PF's, and carries no default route of the node: a pod must never get the
-// node's own uplink.
-func ReadOwnNetdev(h *netlink.Handle, vf *VF) (*NetdevState, error) {
+// ReadOwnNetdev reads the name, MAC, MTU, admin state and permanent address
+// of vf's netdev on the host, once it made sure that the netdev is the VF's
+// own as the kernel names it (its parent device since 5.15, else its
+// driver's bus-info), is not the PF's, and carries no default route of the
+// node: a pod must never get the node's own uplink.
+func ReadOwnNetdev(ns *Namespaces, vf *VF) (*NetdevState, error) {
+	h := ns.HostH
 	l, err := h.LinkByName(vf.Netdev)
 	if err != nil {
 		return nil, fmt.Errorf("reading netdev %s: %w", vf.Netdev, err)
 	}
 	a := l.Attrs()
-	id := &ident{local: true}
+	id := ns.in(ns.Host)
 	defer id.close()
 	if dev := id.device(l); a.Name == vf.PF || (dev != "" && dev != vf.PCI) {
 		return nil, fmt.Errorf("netdev %s of VF %s is the device %q's (PF %s %s): %w", a.Name, vf.PCI, dev, vf.PFPCI, vf.PF, ErrUnsafeNetdev)
@@ -60,7 +61,9 @@ func ReadOwnNetdev(h *netlink.Handle, vf *VF) (*NetdevState, error) {
 	if route != "" {
 		return nil, fmt.Errorf("netdev %s of VF %s carries the node's default route (%s): %w", a.Name, vf.PCI, route, ErrUnsafeNetdev)
 	}
-	return stateOf(l), nil
+	st := stateOf(l)
+	st.Perm = id.permAddr(l)
+	return st, nil
 }
 
 // defaultRouteVia describes a default route, of any table and family, that
@@ -92,13 +95,10 @@ func defaultRouteVia(h *netlink.Handle, index int) (string, error) {
 	return "", nil
 }
 
+// stateOf is l's state without its permanent address (see ident.permAddr).
 func stateOf(l netlink.Link) *NetdevState {
 	a := l.Attrs()
-	st := &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
-	if a.PermHWAddr != nil {
-		st.Perm = a.PermHWAddr.String()
-	}
-	return st
+	return &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
 }
 
 // Namespaces are the handles one call works with. Host is the plugin's own
@@ -108,10 +108,11 @@ type Namespaces struct {
 	HostH *netlink.Handle
 	Pod   netns.NsHandle
 	PodH  *netlink.Handle
-	// NoParentDev identifies VF netdevs as on kernels before 5.15, whose
-	// netlink names no parent device: by the bus-info of their driver. Tests
-	// set it to take that path on a newer kernel.
-	NoParentDev bool
+	// OldKernel reads netdevs as on kernels whose netlink names neither a
+	// netdev's parent device (before 5.15) nor its permanent address (before
+	// 5.6): through ethtool, the driver's bus-info and permanent address.
+	// Tests set it to take that path on a newer kernel.
+	OldKernel bool
 }
 
 // link is a handle on the netdev that ReadNetdev read, for requests that
@@ -232,7 +233,9 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, un
 	}
 	// With the original MAC pinned, the move out's reset gave the netdev
 	// its permanent address back: no need to check it.
-	return restoreOnHost(ns.HostH, l, orig, unpin, !(movedOut && unpin != nil))
+	id := ns.in(ns.Host)
+	defer id.close()
+	return restoreOnHost(ns.HostH, id, l, orig, unpin, !(movedOut && unpin != nil))
 }
 
 func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
@@ -243,7 +246,7 @@ func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
 	return nil
 }
 
-func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin func() error, checkPerm bool) error {
+func restoreOnHost(h *netlink.Handle, id *ident, l netlink.Link, orig *NetdevState, unpin func() error, checkPerm bool) error {
 	cur := stateOf(l)
 	setMAC := cur.MAC != orig.MAC || unpin != nil
 	if cur.Up && (cur.Name != orig.Name || setMAC) {
@@ -279,7 +282,7 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin f
 		}
 	}
 	if checkPerm {
-		if err := resyncPerm(h, l, orig); err != nil {
+		if err := resyncPerm(h, id, l, orig); err != nil {
 			return err
 		}
 	}
@@ -302,7 +305,7 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin f
 // That costs an open and a close (about 90 ms in the emulated guest), so DEL
 // avoids it with the pinned move out (see Restore); it remains for a VF that
 // came back without one, such as the kernel returning it from a dead pod.
-func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
+func resyncPerm(h *netlink.Handle, id *ident, l netlink.Link, orig *NetdevState) error {
 	if orig.Perm == "" {
 		return nil
 	}
@@ -310,7 +313,7 @@ func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", orig.Name, err)
 	}
-	if now.Attrs().PermHWAddr == nil || now.Attrs().PermHWAddr.String() == orig.Perm {
+	if perm := id.permAddr(now); perm == "" || perm == orig.Perm {
 		return nil
 	}
 	if err := h.LinkSetUp(now); err != nil {
@@ -359,19 +362,20 @@ func findOnHost(ns *Namespaces, pci string, index int, names ...string) netlink.
 	return nil
 }
 
-// ident tells which PCI device a netdev of one namespace belongs to.
+// ident reads what netlink may not give of the netdevs of one namespace:
+// the PCI device each belongs to, and its permanent address.
 type ident struct {
-	in, cur     netns.NsHandle
-	local       bool // in is the calling thread's namespace
-	noParentDev bool
-	eth         *ethtool.Ethtool // opened on first need, in namespace in
-	ethErr      error
+	in, cur   netns.NsHandle
+	local     bool             // in is the calling thread's namespace
+	oldKernel bool             // see Namespaces.OldKernel
+	eth       *ethtool.Ethtool // opened on first need, in namespace in
+	ethErr    error
 }
 
 // in is an ident for the links of namespace in; the calling thread is in
 // ns.Host.
 func (ns *Namespaces) in(in netns.NsHandle) *ident {
-	return &ident{in: in, cur: ns.Host, local: in == ns.Host, noParentDev: ns.NoParentDev}
+	return &ident{in: in, cur: ns.Host, local: in == ns.Host, oldKernel: ns.OldKernel}
 }
 
 func (id *ident) close() {
@@ -384,17 +388,10 @@ func (id *ident) close() {
 // kernel names since 5.15 (IFLA_PARENT_DEV_NAME), else the bus-info that its
 // driver reports (ethtool -i), "" when neither names one (a virtual link).
 func (id *ident) device(l netlink.Link) string {
-	if p := l.Attrs().ParentDev; p != "" && !id.noParentDev {
+	if p := l.Attrs().ParentDev; p != "" && !id.oldKernel {
 		return p
 	}
-	switch {
-	case id.eth != nil || id.ethErr != nil:
-	case id.local:
-		id.eth, id.ethErr = ethtool.NewEthtool()
-	default:
-		id.eth, id.ethErr = ethtoolIn(id.in, id.cur)
-	}
-	if id.ethErr != nil {
+	if id.open() != nil {
 		return ""
 	}
 	bus, err := id.eth.BusInfo(l.Attrs().Name)
@@ -402,6 +399,34 @@ func (id *ident) device(l netlink.Link) string {
 		return ""
 	}
 	return bus
+}
+
+// permAddr is l's permanent address: the one netlink gives since 5.6
+// (IFLA_PERM_ADDRESS), else the driver's through ethtool; "" if it has none.
+func (id *ident) permAddr(l netlink.Link) string {
+	if p := l.Attrs().PermHWAddr; p != nil && !id.oldKernel {
+		return p.String()
+	}
+	if id.open() != nil {
+		return ""
+	}
+	perm, err := id.eth.PermAddr(l.Attrs().Name)
+	if err != nil {
+		return ""
+	}
+	return perm
+}
+
+// open opens the ethtool handle once.
+func (id *ident) open() error {
+	switch {
+	case id.eth != nil || id.ethErr != nil:
+	case id.local:
+		id.eth, id.ethErr = ethtool.NewEthtool()
+	default:
+		id.eth, id.ethErr = ethtoolIn(id.in, id.cur)
+	}
+	return id.ethErr
 }
 
 // isVF tells whether l is the VF pci, by the device it names. Only a link

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -144,7 +146,7 @@ func TestFindInNSByBusInfo(t *testing.T) {
 	must(t, h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "va"}, PeerName: "vb"}))
 	must(t, h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}))
 
-	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: podNS, PodH: h, NoParentDev: true}
+	ns := &sriov.Namespaces{Host: host, HostH: hostH, Pod: podNS, PodH: h, OldKernel: true}
 	l, err := sriov.FindInNS(ns, "net1", pci, 0)
 	if err != nil || l == nil || l.Attrs().Name != "renamed" {
 		t.Fatalf("FindInNS(%s) by bus-info = %v, %v; want the VF as renamed", pci, l, err)
@@ -161,5 +163,47 @@ func TestFindInNSByBusInfo(t *testing.T) {
 	back, err := netlink.LinkByName(name)
 	if err != nil || back.Attrs().ParentDev != pci || (back.Attrs().Flags&net.FlagUp != 0) != orig.Up {
 		t.Fatalf("VF %s is not back on the host as %s, up %v: %v, %v", pci, name, orig.Up, back, err)
+	}
+}
+
+// On kernels before 5.15 and 5.6 netlink names neither a netdev's parent
+// device nor its permanent address: ReadOwnNetdev then checks the VF's
+// netdev by its driver's bus-info and reads the permanent address through
+// ethtool, the same as `ethtool -P` shows; a netdev whose bus-info names
+// another device is refused.
+func TestReadOwnNetdevOldKernel(t *testing.T) {
+	nc := findNIC(t)
+	const idx = 4
+	host, err := netns.Get()
+	must(t, err)
+	t.Cleanup(func() { host.Close() })
+	hostH, err := netlink.NewHandle()
+	must(t, err)
+	t.Cleanup(hostH.Close)
+	vf, err := sriov.Sysfs{Root: "/sys"}.LookupVF(nc.vfs[idx])
+	must(t, err)
+	l, err := hostH.LinkByName(vf.Netdev)
+	must(t, err)
+	if l.Attrs().PermHWAddr == nil || l.Attrs().ParentDev != vf.PCI {
+		t.Fatalf("the guest's netlink gives %s no permanent address or parent: the test proves nothing", vf.Netdev)
+	}
+	out, err := exec.Command("/usr/sbin/ethtool", "-P", vf.Netdev).CombinedOutput()
+	must(t, err)
+	ethtoolPerm := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "Permanent address:"))
+
+	for _, old := range []bool{false, true} {
+		ns := &sriov.Namespaces{Host: host, HostH: hostH, OldKernel: old}
+		st, err := sriov.ReadOwnNetdev(ns, vf)
+		if err != nil {
+			t.Fatalf("old kernel %v: ReadOwnNetdev: %v", old, err)
+		}
+		if st.Perm != l.Attrs().PermHWAddr.String() || st.Perm != ethtoolPerm || st.Name != vf.Netdev {
+			t.Errorf("old kernel %v: %+v; want permanent address %s (netlink) and %s (ethtool -P)", old, *st, l.Attrs().PermHWAddr, ethtoolPerm)
+		}
+		other := *vf
+		other.PCI = nc.vfs[idx-1]
+		if _, err := sriov.ReadOwnNetdev(ns, &other); !errors.Is(err, sriov.ErrUnsafeNetdev) || !strings.Contains(err.Error(), vf.PCI) {
+			t.Errorf("old kernel %v: ReadOwnNetdev of %s as VF %s = %v, want ErrUnsafeNetdev naming %s", old, vf.Netdev, other.PCI, err, vf.PCI)
+		}
 	}
 }
