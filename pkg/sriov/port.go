@@ -1,9 +1,7 @@
 package sriov
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 
@@ -64,11 +62,8 @@ func (s Sysfs) ReadPort(pfPCI, netdev string) Port {
 // driver refuses it (mlx5 answers EOPNOTSUPP for phys_switch_id in legacy
 // mode).
 func readTrimmed(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	v, _ := readSmall(path)
+	return v
 }
 
 // FitPort refuses, with CNI error 7, settings that vf's PF cannot apply:

@@ -80,3 +80,22 @@ func TestFitPort(t *testing.T) {
 		})
 	}
 }
+
+// What the port check adds to an ADD that asks for a max_tx_rate: a read of
+// the PF's speed, phys_switch_id and phys_port_name.
+func BenchmarkFitPort(b *testing.B) {
+	pf := igbPF
+	pf.Speed = 1000
+	s := build(b, pf)
+	vf, err := s.LookupVF(pf.VF(3))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rate := uint32(100)
+	set := &config.Settings{MaxTxRate: &rate}
+	for b.Loop() {
+		if err := s.FitPort(vf, set); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
