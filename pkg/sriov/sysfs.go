@@ -147,8 +147,7 @@ func (s Sysfs) readInt(pci, file string) (int, error) {
 }
 
 // readSmall reads a sysfs attribute of up to 128 bytes (a phys_switch_id is
-// up to 64 hex digits), trimmed, with plain
-// system calls (see readInt).
+// up to 64 hex digits), trimmed, with plain system calls (see readInt).
 func readSmall(p string) (string, error) {
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
