@@ -7,22 +7,39 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/cni/pkg/version"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/fastpath-cni/fastpath/pkg/attach"
 	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
-	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
 )
 
-// cmdAdd gives the pod its VF. Each step that changes the host has its undo
-// in the deferred release: on any error the VF, its settings and the IPAM
-// lease end as they were found.
+// A mode is one kind of attachment's part in the life cycle that add(),
+// release() and check() run for every kind. Each mode's file holds its ADD
+// steps, their undo and their CHECK side by side: kernelvf.go (a VF's
+// netdev moved into the pod), uservf.go (a VF on a userspace driver, left
+// where the device plugin mounted it), vhost.go (a vhost-user socket in the
+// pod's directory); vf.go holds the PF side that both VF modes set.
+type mode interface {
+	// name is the mode's name in records (attach.Mode*).
+	name() string
+	// inspect reads, under the device's lock and before anything changes,
+	// what apply will change into rec's mode members, for the undo.
+	inspect(rec *state.Record) error
+	// apply makes the attachment and returns the pod's interface.
+	apply(rec *state.Record) (*current.Interface, error)
+	// handOver gives the pod, or its app, the result: lease is the IPAM
+	// plugin's part of res, nil without IPAM.
+	handOver(rec *state.Record, res, lease *current.Result) error
+	// deviceInfo is what the device-info file tells the pod's app.
+	deviceInfo(rec *state.Record) devinfo.Info
+}
+
+// cmdAdd gives the pod its VF or socket. Each step that changes the host
+// has its undo in the deferred release: on any error the device, its
+// settings and the IPAM lease end as they were found.
 func cmdAdd(args *skel.CmdArgs) error {
 	c, err := begin(args)
 	if err != nil {
@@ -45,10 +62,15 @@ func (c *call) add() (_ *current.Result, err error) {
 	}
 	infoFile := s.DeviceInfoFile
 	s.DeviceInfoFile = ownDeviceInfo(infoFile)
+	var m mode
+	device := s.DeviceID
 	if c.conf.Mode == attach.ModeVhostUser {
-		return c.addVhost(s, infoFile)
-	}
-	if s.DeviceID == "" {
+		v, err := c.newVhostUser(s, infoFile)
+		if err != nil {
+			return nil, err
+		}
+		m, device = v, v.device
+	} else if device == "" {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig,
 			`missing deviceID: set "deviceID" (Multus does, from the device plugin), runtimeConfig.deviceID or "pciBusID"`, "")
 	}
@@ -61,139 +83,74 @@ func (c *call) add() (_ *current.Result, err error) {
 		return nil, err
 	}
 
-	// 2. Own the VF for the whole call.
-	key, held, err := c.own(s.DeviceID)
+	// 2. Own the device for the whole call.
+	key, held, err := c.own(device)
 	if err != nil {
 		return nil, err
 	}
 	defer held.Unlock()
 
-	// 3. Find the VF; its bound driver decides the mode.
-	vf, err := c.sysfs.LookupVF(s.DeviceID)
+	// 3. A VF's bound driver decides its mode.
+	if m == nil {
+		if m, err = c.newVF(s, ns, device); err != nil {
+			return nil, err
+		}
+	}
+
+	// 4. Record the original state, then claim the device.
+	rec := c.newRecord(m.name(), device, s.DeviceInfoFile)
+	if err := m.inspect(rec); err != nil {
+		return nil, err
+	}
+	if err := held.Save(rec); err != nil {
+		return nil, err
+	}
+	crash.Point("add/recorded")
+	if err := held.Claim(key); err != nil {
+		return nil, errors.Join(err, held.Remove(key))
+	}
+	crash.Point("add/claimed")
+	c.log.Debug("recorded and claimed", "device", device)
+	// From here on, release undoes the attachment if ADD fails: the IPAM
+	// call first finishes, so that its lease too is released.
+	var run *ipamRun
+	defer func() {
+		if err != nil {
+			c.log.Warn("rolling back ADD", "error", err)
+			run.wait()
+			err = errors.Join(err, c.release(held, rec, c.args.Netns))
+		}
+	}()
+
+	// 5. The mode's step, with the IPAM plugin running alongside if it can.
+	if ipamAside[c.conf.IPAM.Type] {
+		run = c.startIPAMAdd(rec)
+	}
+	iface, err := m.apply(rec)
 	if err != nil {
 		return nil, err
-	}
-	mode, err := attach.VFMode(vf.PCI, vf.Driver, vf.Netdev)
-	if err != nil {
-		return nil, err
-	}
-	// Every later line, "ADD done" and any error included, names the VF.
-	c.log = c.log.With("pf", vf.PF, "vf", vf.Index, "mode", mode)
-	c.log.Debug("found VF", "netdev", vf.Netdev, "driver", vf.Driver)
-	if err := c.sysfs.FitPort(vf, s); err != nil {
-		return nil, err
-	}
-	if mode == attach.ModeKernel {
-		if err := openPodHandle(ns, c.args.Netns); err != nil {
-			return nil, err
-		}
-	}
-	if mode == attach.ModeUserspace && s.MTU != 0 {
-		c.log.Warn("mtu is not applied to a VF on a userspace driver: its app sets it", "mtu", s.MTU)
-	}
-
-	// 4. Record the original state, then claim the VF.
-	rec := c.newRecord(mode, vf.PCI, s.DeviceInfoFile)
-	rec.PCI, rec.PF, rec.PFPCI, rec.VFIndex, rec.Driver = vf.PCI, vf.PF, vf.PFPCI, vf.Index, vf.Driver
-	var pfLink netlink.Link
-	if s.PFSideRequested() {
-		// The one read of the PF's VF table this ADD makes.
-		if pfLink, rec.PFOrig, err = sriov.ReadPFSettings(ns.HostH, vf.PF, vf.Index); err != nil {
-			return nil, err
-		}
-	}
-	if mode == attach.ModeKernel {
-		if rec.NetdevOrig, err = sriov.ReadOwnNetdev(ns, vf); err != nil {
-			return nil, err
-		}
-	}
-	if err := recordAndClaim(held, rec, key); err != nil {
-		return nil, err
-	}
-	c.log.Debug("recorded VF")
-	var lease *ipamRun
-	defer c.rollbackOnError(&err, held, rec, &lease)
-
-	// 5. The netdev's MAC, then the PF-side settings (see sriov.SetMAC).
-	if s.MAC != nil && mode == attach.ModeKernel {
-		err := sriov.SetMAC(ns.HostH, rec.NetdevOrig, s.MAC)
-		if errors.Is(err, unix.EADDRNOTAVAIL) {
-			// The PF enforces an admin MAC on the VF: one that sriov-cni's
-			// DEL left, or that a userspace VF's DEL wrote back as found
-			// (the table cannot tell an admin MAC from the VF's own). Clear
-			// it; the PF-side settings set the pod's next, and DEL ends
-			// with none.
-			cleared := *rec.PFOrig
-			cleared.MAC = "00:00:00:00:00:00"
-			if err = sriov.SetPFSettings(ns.HostH, pfLink, vf.Index, rec.PFOrig, &cleared); err == nil {
-				err = sriov.SetMAC(ns.HostH, rec.NetdevOrig, s.MAC)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		crash.Point("add/netdev-mac")
-	}
-	if rec.PFOrig != nil {
-		// From the recorded state, not a fresh read: the netdev's own MAC
-		// change may already show in the PF's table, and the admin MAC must
-		// be set all the same, so that the VF cannot change it.
-		if err := sriov.SetPFSettings(ns.HostH, pfLink, vf.Index, rec.PFOrig, sriov.Desired(rec.PFOrig, s)); err != nil {
-			return nil, err
-		}
-		c.log.Debug("applied PF-side settings")
-		crash.Point("add/pf-side")
-	}
-
-	// 6. A kernel VF moves into the pod, named, sized and up, while the
-	// IPAM plugin runs if it can; a userspace VF stays where the device
-	// plugin mounted it.
-	if mode == attach.ModeKernel && ipamAside[c.conf.IPAM.Type] {
-		lease = c.startIPAMAdd(rec)
-	}
-	iface := &current.Interface{Name: c.args.IfName, Sandbox: c.args.Netns}
-	if s.MAC != nil {
-		iface.Mac = s.MAC.String()
-	}
-	if mode == attach.ModeKernel {
-		if err := sriov.MoveIn(ns, vf.PCI, rec.NetdevOrig, c.args.IfName, s.MTU); err != nil {
-			return nil, err
-		}
-		link, err := ns.PodH.LinkByName(c.args.IfName)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s in the pod: %w", c.args.IfName, err)
-		}
-		iface.Mac, iface.Mtu = link.Attrs().HardwareAddr.String(), link.Attrs().MTU
-		c.log.Debug("moved VF into the pod", "mac", iface.Mac, "mtu", iface.Mtu)
-		crash.Point("add/moved")
-	}
-	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
-		iface.PciID = vf.PCI
 	}
 	res := c.newResult(iface)
 
-	// 7. Addresses: configured on a kernel VF, reported for a userspace one
-	// (its app configures them itself).
+	// 6. Addresses, and the result handed over.
+	var lease *current.Result
 	if c.conf.IPAM.Type != "" {
-		ipamRes, err := c.leaseOf(rec, lease)
-		if err != nil {
+		if run == nil {
+			run = c.startIPAMAdd(rec)
+		}
+		if lease, err = run.wait(); err != nil {
 			return nil, err
 		}
-		if mode == attach.ModeKernel {
-			own := ownResult(iface, ipamRes)
-			announced, err := ipam.Configure(ns.PodH, ns.Pod, c.args.Netns, c.args.IfName, own)
-			if err != nil {
-				return nil, err
-			}
-			c.log.Debug("configured addresses", "ips", len(own.IPs), "routes", len(own.Routes), "announced", announced)
-			crash.Point("add/addresses")
-		}
-		addLease(res, ipamRes)
+		crash.Point("add/ipam")
+		addLease(res, lease)
+	}
+	if err := m.handOver(rec, res, lease); err != nil {
+		return nil, err
 	}
 
-	// 8. Tell the pod's app which device it got.
+	// 7. Tell the pod's app which device it got.
 	if s.DeviceInfoFile != "" {
-		if err := devinfo.Write(s.DeviceInfoFile, devinfo.ForPCI(vf.PCI, vf.PFPCI)); err != nil {
+		if err := devinfo.Write(s.DeviceInfoFile, m.deviceInfo(rec)); err != nil {
 			return nil, err
 		}
 		crash.Point("add/device-info")
@@ -260,45 +217,6 @@ func (c *call) newRecord(mode, device, deviceInfoFile string) *state.Record {
 	}
 }
 
-// recordAndClaim writes the record, then claims its device for it: from
-// here on, release undoes the attachment.
-func recordAndClaim(held *state.Held, rec *state.Record, key string) error {
-	if err := held.Save(rec); err != nil {
-		return err
-	}
-	crash.Point("add/recorded")
-	if err := held.Claim(key); err != nil {
-		return errors.Join(err, held.Remove(key))
-	}
-	crash.Point("add/claimed")
-	return nil
-}
-
-// rollbackOnError, deferred by ADD once recorded, undoes the attachment
-// when ADD fails: the IPAM call first finishes, so that its lease too is
-// released, not left to come later.
-func (c *call) rollbackOnError(err *error, held *state.Held, rec *state.Record, lease **ipamRun) {
-	if *err == nil {
-		return
-	}
-	c.log.Warn("rolling back ADD", "error", *err)
-	(*lease).wait()
-	*err = errors.Join(*err, c.release(held, rec, c.args.Netns))
-}
-
-// leaseOf is the IPAM result: of lease, running since the mode's step
-// began, or of a call started now.
-func (c *call) leaseOf(rec *state.Record, lease *ipamRun) (*current.Result, error) {
-	if lease == nil {
-		lease = c.startIPAMAdd(rec)
-	}
-	r, err := lease.wait()
-	if err == nil {
-		crash.Point("add/ipam")
-	}
-	return r, err
-}
-
 // addLease adds the IPAM result's addresses, routes and DNS to res, for its
 // last interface.
 func addLease(res, ipamRes *current.Result) {
@@ -320,15 +238,6 @@ func (c *call) newResult(iface *current.Interface) *current.Result {
 	}
 	res.Interfaces = append(res.Interfaces, iface)
 	return res
-}
-
-// ownResult is the IPAM result narrowed to the VF's interface, as
-// ConfigureIface wants it.
-func ownResult(iface *current.Interface, r *current.Result) *current.Result {
-	return &current.Result{
-		CNIVersion: r.CNIVersion, Interfaces: []*current.Interface{iface},
-		IPs: reindex(r.IPs, 0), Routes: r.Routes, DNS: r.DNS,
-	}
 }
 
 func reindex(ips []*current.IPConfig, idx int) []*current.IPConfig {

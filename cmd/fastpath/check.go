@@ -3,18 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fastpath-cni/fastpath/pkg/attach"
-	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
-	"github.com/fastpath-cni/fastpath/pkg/sriov"
 	"github.com/fastpath-cni/fastpath/pkg/state"
 )
 
@@ -63,8 +59,7 @@ func (c *call) check() error {
 	if owner, err := c.store.Owner(rec.Device); err != nil || owner != key {
 		return errors.Join(err, checkFailed("%s is held by %q, not by %s", rec.Device, owner, key))
 	}
-	iface, idx := findInterface(prev, c.args.IfName, c.args.Netns)
-	if iface == nil {
+	if iface, _ := findInterface(prev, c.args.IfName, c.args.Netns); iface == nil {
 		return checkFailed("prevResult lists no interface %s in %s", c.args.IfName, c.args.Netns)
 	}
 	if rec.DeviceInfoFile != "" {
@@ -72,112 +67,20 @@ func (c *call) check() error {
 			return checkFailed("%v", err)
 		}
 	}
+	// The record's mode, whose decoder admits no other.
 	switch rec.Mode {
 	case attach.ModeVhostUser:
 		err = c.checkVhost(rec)
 	case attach.ModeUserspace:
 		err = c.checkUserspaceVF(rec, s)
 	default:
-		err = c.checkKernelVF(rec, s, iface, idx, prev)
+		err = c.checkKernelVF(rec, s, prev)
 	}
 	if err != nil {
 		return err
 	}
 	if call := c.ipamCall(rec); call.Type != "" {
 		return call.Check(c.ctx)
-	}
-	return nil
-}
-
-// checkUserspaceVF verifies the PF side and that the app's driver, which
-// owns the device, is still the one ADD found: nothing of the VF is in the
-// pod's namespace.
-func (c *call) checkUserspaceVF(rec *state.Record, s *config.Settings) error {
-	if s.PFSideRequested() {
-		if err := checkPFSide(rec, s); err != nil {
-			return err
-		}
-	}
-	if d := c.sysfs.Driver(rec.PCI); d != rec.Driver {
-		return checkFailed("VF %s is bound to %q, want %q", rec.PCI, d, rec.Driver)
-	}
-	return nil
-}
-
-// checkKernelVF verifies the PF side, the netdev in the pod, and its
-// addresses and routes.
-func (c *call) checkKernelVF(rec *state.Record, s *config.Settings, iface *current.Interface, idx int, prev *current.Result) error {
-	if s.PFSideRequested() {
-		if err := checkPFSide(rec, s); err != nil {
-			return err
-		}
-	}
-	if err := c.checkNetdev(rec, s.MTU, iface); err != nil {
-		return err
-	}
-	var ips []*current.IPConfig
-	for _, ipc := range prev.IPs {
-		if ipc.Interface != nil && *ipc.Interface == idx {
-			ips = append(ips, ipc)
-		}
-	}
-	if err := ipam.Verify(c.args.Netns, c.args.IfName, ips, prev.Routes); err != nil {
-		return checkFailed("%v", err)
-	}
-	return nil
-}
-
-func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface) error {
-	ns, err := openNamespaces(c.args.Netns, true)
-	if err != nil {
-		return err
-	}
-	defer closeNamespaces(ns)
-	if ns.PodH == nil {
-		return checkFailed("CNI_NETNS %s is gone", c.args.Netns)
-	}
-	l, err := sriov.FindInNS(ns, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
-	if err != nil {
-		return err
-	}
-	if l == nil {
-		return checkFailed("VF %s is not in %s", rec.PCI, c.args.Netns)
-	}
-	a := l.Attrs()
-	var bad []string
-	if a.Name != c.args.IfName {
-		bad = append(bad, fmt.Sprintf("named %s, want %s", a.Name, c.args.IfName))
-	}
-	if iface.Mac != "" && !strings.EqualFold(a.HardwareAddr.String(), iface.Mac) {
-		bad = append(bad, fmt.Sprintf("MAC %s, want %s", a.HardwareAddr, iface.Mac))
-	}
-	if mtu == 0 {
-		mtu = iface.Mtu
-	}
-	if mtu != 0 && a.MTU != mtu {
-		bad = append(bad, fmt.Sprintf("MTU %d, want %d", a.MTU, mtu))
-	}
-	if a.Flags&net.FlagUp == 0 {
-		bad = append(bad, "down")
-	}
-	if len(bad) > 0 {
-		return checkFailed("VF %s in the pod: %s", rec.PCI, strings.Join(bad, ", "))
-	}
-	return nil
-}
-
-func checkPFSide(rec *state.Record, s *config.Settings) error {
-	ns, err := openNamespaces("", false)
-	if err != nil {
-		return err
-	}
-	defer closeNamespaces(ns)
-	_, cur, err := sriov.ReadPFSettings(ns.HostH, rec.PF, rec.VFIndex)
-	if err != nil {
-		return err
-	}
-	if bad := sriov.Mismatches(cur, sriov.Desired(cur, s)); len(bad) > 0 {
-		return checkFailed("VF %d of %s: %s", rec.VFIndex, rec.PF, strings.Join(bad, "; "))
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fastpath-cni/fastpath/pkg/attach"
-	"github.com/fastpath-cni/fastpath/pkg/config"
 	"github.com/fastpath-cni/fastpath/pkg/crash"
 	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/pkg/ipam"
@@ -93,10 +92,8 @@ func (c *call) release(held *state.Held, rec *state.Record, netnsPath string) er
 	switch {
 	case owner != key:
 		c.log.Info("device no longer held by this attachment; leaving it", "owner", owner)
-	case rec.Mode == attach.ModeVhostUser:
-		errs = append(errs, c.releaseVhost(rec))
 	default:
-		errs = append(errs, c.restoreDevice(rec, netnsPath))
+		errs = append(errs, c.undo(rec, netnsPath))
 	}
 	crash.Point("del/device")
 	if call.Type != "" {
@@ -119,119 +116,17 @@ func (c *call) release(held *state.Held, rec *state.Record, netnsPath string) er
 	return held.Remove(key)
 }
 
-func (c *call) restoreDevice(rec *state.Record, netnsPath string) error {
-	if rec.NetdevOrig == nil {
-		netnsPath = "" // a userspace VF was never in the pod's namespace
+// undo calls the undo of the record's mode (the record's decoder admits
+// no other mode).
+func (c *call) undo(rec *state.Record, netnsPath string) error {
+	switch rec.Mode {
+	case attach.ModeVhostUser:
+		return c.undoVhost(rec)
+	case attach.ModeUserspace:
+		return c.undoUserspaceVF(rec)
+	default:
+		return c.undoKernelVF(rec, netnsPath)
 	}
-	ns, err := openNamespaces(netnsPath, rec.NetdevOrig != nil)
-	if err != nil {
-		return err
-	}
-	defer closeNamespaces(ns)
-	// The PF side first: igb refuses the VF's own MAC change while the
-	// PF's admin MAC stands.
-	var errs []error
-	var unpin func() error
-	if rec.PFOrig != nil {
-		var err error
-		unpin, err = restorePF(ns, rec)
-		errs = append(errs, err)
-		crash.Point("del/pf-side")
-	}
-	if rec.NetdevOrig != nil {
-		hostName, err := c.sysfs.Netdev(rec.PCI)
-		if err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-		err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig, unpin)
-		if errors.Is(err, sriov.ErrNetdevGone) && hostName == "" && c.sysfs.Driver(rec.PCI) == rec.Driver {
-			// Neither on the host nor in the pod, with its driver: in a
-			// namespace that is dying, the pod's, after the runtime deleted
-			// it. Wait for the kernel to return it, or DEL would restore the
-			// PF side only and leave the netdev under its container name.
-			if hostName, err = c.returnedNetdev(rec); err == nil {
-				err = sriov.Restore(ns, rec.PCI, rec.IfName, hostName, rec.NetdevOrig, unpin)
-			}
-		}
-		if errors.Is(err, sriov.ErrNetdevGone) {
-			// Nothing left to restore (a stand-in link died with its
-			// namespace, or the VF was removed): the rest still is ours.
-			c.log.Warn("VF netdev not found; restoring the rest", "error", err)
-			err = nil
-			if unpin != nil {
-				err = unpin()
-			}
-		}
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	c.log.Debug("restored VF", "pf", rec.PF, "vf", rec.VFIndex, "mode", rec.Mode)
-	return nil
-}
-
-// returnedNetdev waits for the kernel to return the VF's netdev to the host
-// from a dying namespace, and names it there.
-func (c *call) returnedNetdev(rec *state.Record) (string, error) {
-	c.log.Info("waiting for the kernel to return the VF from the dead namespace")
-	name, err := sriov.WaitHostNetdev(c.sysfs, rec.PCI, returnWait)
-	if errors.Is(err, sriov.ErrNetdevGone) {
-		return "", types.NewError(types.ErrTryAgainLater, err.Error(), "")
-	}
-	return name, err
-}
-
-// restorePF puts the PF-side settings back. When the PF listed the VF's own
-// address, not an admin one, and ADD set a MAC, the end state is no admin
-// MAC at all (an admin MAC pins the address: igb then refuses the VF any MAC
-// change, and the next pod's `mac` with trust off fails): the admin MAC is
-// cleared, as libvirt does, and the netdev sets its own MAC again, which the
-// PF then lists as before. For a driver that takes the PF's MAC when it
-// resets (sriov.ResetTakesPFMAC), the original MAC is first pinned, untrusted,
-// so that the reset of the move out gives the netdev its original address and
-// permanent address back without a reset of its own (an open and a close),
-// and the returned unpin clears it once the netdev is on the host. unpin is
-// nil when there is nothing to clear then.
-func restorePF(ns *sriov.Namespaces, rec *state.Record) (unpin func() error, err error) {
-	pf, cur, err := sriov.ReadPFSettings(ns.HostH, rec.PF, rec.VFIndex)
-	if err != nil {
-		return nil, err
-	}
-	want := *rec.PFOrig
-	own := rec.NetdevOrig != nil && want.MAC == rec.NetdevOrig.MAC
-	if !own || !sriov.ResetTakesPFMAC(rec.Driver) || (cur.MAC == want.MAC && !macRequested(rec)) {
-		if own && cur.MAC != want.MAC {
-			want.MAC = "00:00:00:00:00:00" // restoring the netdev's MAC hands it back
-		}
-		return nil, sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, &want)
-	}
-	final := want
-	final.MAC = "00:00:00:00:00:00"
-	// Untrusted while pinned: a trusted VF's reset would hand its pod
-	// address to the PF instead of taking the pinned one.
-	want.Trust = false
-	if err := sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, cur, &want); err != nil {
-		return nil, err
-	}
-	return func() error { return sriov.SetPFSettings(ns.HostH, pf, rec.VFIndex, &want, &final) }, nil
-}
-
-// macRequested tells whether rec's ADD set a MAC, from its own config and
-// CNI_ARGS. A DEL retried after a crash finds the original MAC pinned, which
-// the PF lists as it listed the VF's own: only this tells that it must be
-// cleared. When unsure, it says yes: clearing costs a little time only.
-func macRequested(rec *state.Record) bool {
-	conf, err := config.Parse(rec.Config)
-	if err != nil {
-		return true
-	}
-	args, err := config.ParseArgs(rec.Args)
-	if err != nil {
-		return true
-	}
-	s, err := conf.Resolve(args)
-	return err != nil || s.MAC != nil
 }
 
 // delWithoutRecord handles DEL when fastpath holds no record: the ADD never

@@ -1,6 +1,9 @@
 // Command fastpath is a CNI plugin that gives containers SR-IOV virtual
-// functions. add.go reads top to bottom as one ADD; del.go holds the undo that
-// DEL, GC and a failed ADD share; check.go holds CHECK and STATUS.
+// functions and vhost-user sockets. add.go reads top to bottom as one ADD of
+// any mode, whose own steps, undo and CHECK are in kernelvf.go, uservf.go
+// and vhost.go (vf.go: the PF side of both VF modes); del.go holds the
+// release that DEL, GC and a failed ADD share; check.go holds CHECK and
+// STATUS.
 package main
 
 import (

@@ -29,10 +29,24 @@ import (
 // port whose socket it owns (socketRole "client").
 const socketWait = 5 * time.Second
 
-// addVhost gives the pod a vhost-user socket in its directory: an OVS port
-// made for it, or a socket provisioned by someone else. Same shape as the VF
-// ADD: validate, lock, record, then each step, with release as the undo.
-func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result, err error) {
+// vhostUser is a vhost-user socket in the pod's directory: an OVS port
+// made for it, or a socket provisioned by someone else, which fastpath
+// links and never owns.
+type vhostUser struct {
+	c      *call
+	v      *config.Vhost
+	podUID string
+	mac    net.HardwareAddr
+	// device names what the attachment holds (see vhostDevice);
+	// provisioned is the provisioned socket.
+	device, provisioned string
+	dir                 handover.Dir
+}
+
+// newVhostUser validates the vhost-user settings, before anything changes.
+// infoFile is the runtime's device-info file, which the device plugin may
+// have written.
+func (c *call) newVhostUser(s *config.Settings, infoFile string) (*vhostUser, error) {
 	podUID := c.cargs.PodUID
 	if podUID == "" {
 		podUID = c.args.ContainerID
@@ -42,97 +56,77 @@ func (c *call) addVhost(s *config.Settings, infoFile string) (_ *current.Result,
 	if err != nil {
 		return nil, err
 	}
-	var provisioned string // the provisioned socket
+	h := &vhostUser{c: c, v: v, podUID: podUID, mac: s.MAC,
+		dir: handover.Dir{Path: v.PodDir, DirMode: v.DirMode, FileMode: v.FileMode, GID: v.GID}}
 	if v.Backend == config.BackendProvisioned {
 		if v.Provisioned == "" {
 			// Multus copied the device plugin's device-info file here.
 			v.Provisioned = infoFile
 		}
-		if provisioned, err = c.provisionedSocket(v); err != nil {
+		if h.provisioned, err = c.provisionedSocket(v); err != nil {
 			return nil, err
 		}
 	}
-	ns, err := openNamespaces(c.args.Netns, false)
-	if err != nil {
-		return nil, err
+	if h.mac == nil {
+		h.mac = stableMAC(c.args.ContainerID, c.args.IfName)
 	}
-	err = checkPodNetNS(ns, c.args.Netns)
-	closeNamespaces(ns)
-	if err != nil {
-		return nil, err
-	}
-	mac := s.MAC
-	if mac == nil {
-		mac = stableMAC(c.args.ContainerID, c.args.IfName)
-	}
+	h.device = vhostDevice(v, c.args.ContainerID, c.args.IfName)
+	return h, nil
+}
 
-	// Own the port (or the provisioned socket) for the whole call.
-	device := vhostDevice(v, c.args.ContainerID, c.args.IfName)
-	key, held, err := c.own(device)
-	if err != nil {
-		return nil, err
-	}
-	defer held.Unlock()
+func (*vhostUser) name() string { return attach.ModeVhostUser }
 
-	// Record, claim, then act.
-	rec := c.newRecord(attach.ModeVhostUser, device, s.DeviceInfoFile)
+// inspect records what apply makes: nothing of the host is changed in place.
+func (h *vhostUser) inspect(rec *state.Record) error {
+	v := h.v
 	rec.Vhost = &state.Vhost{
 		Backend: v.Backend, OVSDB: v.OVSDB, Bridge: v.Bridge, Role: v.Role, Vlan: v.Vlan,
 		PodDir: v.PodDir, Socket: v.Socket, JSON: v.JSON,
 	}
 	if v.Backend == config.BackendOVS {
-		rec.Vhost.Port = device
+		rec.Vhost.Port = h.device
 	}
-	if err := recordAndClaim(held, rec, key); err != nil {
-		return nil, err
-	}
-	var lease *ipamRun
-	defer c.rollbackOnError(&err, held, rec, &lease)
-	// The IPAM plugin runs while the port is made, if it can (see ipamAside).
-	if ipamAside[c.conf.IPAM.Type] {
-		lease = c.startIPAMAdd(rec)
-	}
+	return nil
+}
 
-	dir := handover.Dir{Path: v.PodDir, DirMode: v.DirMode, FileMode: v.FileMode, GID: v.GID}
-	if err := dir.Create(); err != nil {
+// apply makes the pod's directory, then the OVS port or the link to the
+// provisioned socket.
+func (h *vhostUser) apply(rec *state.Record) (*current.Interface, error) {
+	c, v := h.c, h.v
+	if err := h.dir.Create(); err != nil {
 		return nil, err
 	}
 	crash.Point("add/pod-dir")
+	var err error
 	if v.Backend == config.BackendOVS {
-		err = c.addOVSPort(v, rec, podUID, dir)
+		err = c.addOVSPort(v, rec, h.podUID, h.dir)
 	} else {
-		err = dir.LinkSocket(provisioned, v.Socket)
+		err = h.dir.LinkSocket(h.provisioned, v.Socket)
 	}
 	if err != nil {
 		return nil, err
 	}
 	crash.Point("add/socket")
-
-	iface := &current.Interface{Name: c.args.IfName, Mac: mac.String(), Mtu: v.MTU, Sandbox: c.args.Netns}
+	iface := &current.Interface{Name: c.args.IfName, Mac: h.mac.String(), Mtu: v.MTU, Sandbox: c.args.Netns}
 	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
 		iface.SocketPath = v.Socket
 	}
-	res := c.newResult(iface)
-	if c.conf.IPAM.Type != "" {
-		ipamRes, err := c.leaseOf(rec, lease)
-		if err != nil {
-			return nil, err
-		}
-		addLease(res, ipamRes)
-	}
-	if err := dir.WriteInfo(v.JSON, appInfo(v, rec.Vhost.Role, mac, res)); err != nil {
-		return nil, err
-	}
-	crash.Point("add/app-file")
-	if s.DeviceInfoFile != "" {
-		if err := devinfo.Write(s.DeviceInfoFile, devinfo.ForVhostUser(rec.Vhost.Role, v.Socket)); err != nil {
-			return nil, err
-		}
-		crash.Point("add/device-info")
-	}
 	c.log = c.log.With("socket", v.Socket, "role", rec.Vhost.Role, "port", rec.Vhost.Port) // for "ADD done"
 	c.log.Debug("handed over vhost-user socket")
-	return res, nil
+	return iface, nil
+}
+
+// handOver writes the app's JSON file: the socket, its role and the result.
+func (h *vhostUser) handOver(rec *state.Record, res, _ *current.Result) error {
+	if err := h.dir.WriteInfo(h.v.JSON, appInfo(h.v, rec.Vhost.Role, h.mac, res)); err != nil {
+		return err
+	}
+	crash.Point("add/app-file")
+	return nil
+}
+
+func (h *vhostUser) deviceInfo(rec *state.Record) devinfo.Info {
+	return devinfo.ForVhostUser(rec.Vhost.Role, rec.Vhost.Socket)
 }
 
 // addOVSPort adds the pod's port to the bridge. With the app as server OVS
@@ -205,10 +199,10 @@ func (c *call) provisionedSocket(v *config.Vhost) (string, error) {
 	return src, nil
 }
 
-// releaseVhost undoes a vhost-user attachment's host side: the OVS port, the
+// undoVhost undoes a vhost-user attachment's host side: the OVS port, the
 // socket (the app's, or the link fastpath made) and the JSON file, and the
 // pod's directory once empty.
-func (c *call) releaseVhost(rec *state.Record) error {
+func (c *call) undoVhost(rec *state.Record) error {
 	var errs []error
 	if vh := rec.Vhost; vh.Backend == config.BackendOVS {
 		errs = append(errs, deleteOVSPort(c.ctx, vh.OVSDB, vh.Bridge, vh.Port))

@@ -354,30 +354,23 @@ func (o *OVS) whereIs(ctx context.Context, name string) string {
 }
 
 // waitBridge fails the transaction unless the bridge exists.
-func waitBridge(name string) operation {
-	timeout := 0
-	return operation{
-		Op:      "wait",
-		Table:   bridgeTable,
-		Where:   []condition{{"name", "==", name}},
-		Columns: []string{"name"},
-		Until:   "==",
-		Rows:    []row{{"name": name}},
-		Timeout: &timeout,
-	}
-}
+func waitBridge(name string) operation { return waitName(bridgeTable, name, "==") }
 
 // waitNoName fails the transaction if the table has a row of that name:
 // the rows named so must differ from the one row {name}. (Waiting until
 // they equal no rows would say the same, but rows is left out when empty.)
-func waitNoName(table, name string) operation {
+func waitNoName(table, name string) operation { return waitName(table, name, "!=") }
+
+// waitName waits, without blocking, until the table's rows of that name
+// compare by until ("==" or "!=") to the one row {name}.
+func waitName(table, name, until string) operation {
 	timeout := 0
 	return operation{
 		Op:      "wait",
 		Table:   table,
 		Where:   []condition{{"name", "==", name}},
 		Columns: []string{"name"},
-		Until:   "!=",
+		Until:   until,
 		Rows:    []row{{"name": name}},
 		Timeout: &timeout,
 	}

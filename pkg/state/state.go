@@ -118,6 +118,8 @@ func (s Store) Load(key string) (*Record, error) {
 	switch {
 	case r.Mode == attach.ModeVhostUser && r.Vhost == nil:
 		return nil, fmt.Errorf("record %s: mode %s without its vhost member: %w", key, r.Mode, ErrCorrupt)
+	case r.Mode == attach.ModeKernel && r.NetdevOrig == nil:
+		return nil, fmt.Errorf("record %s: mode %s without the netdev as found: %w", key, r.Mode, ErrCorrupt)
 	case r.Mode != attach.ModeVhostUser && r.Mode != attach.ModeKernel && r.Mode != attach.ModeUserspace:
 		return nil, fmt.Errorf("record %s: mode %q: %w", key, r.Mode, ErrCorrupt)
 	}

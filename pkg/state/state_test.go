@@ -637,8 +637,8 @@ func TestBadDeviceNames(t *testing.T) {
 	}
 }
 
-// A record that does not decode, or names another attachment or no device,
-// is ErrCorrupt; Quarantine sets it aside and drops its claims only.
+// A record that does not decode, names another attachment or no device, or
+// lacks what its mode's undo needs, is ErrCorrupt; Quarantine sets it aside and drops its claims only.
 func TestCorruptAndQuarantine(t *testing.T) {
 	s := newStore(t)
 	r := record("net1", "c1", "net1")
@@ -653,7 +653,8 @@ func TestCorruptAndQuarantine(t *testing.T) {
 	}
 	path := filepath.Join(s.Dir, "attachments", "net1", "c1:net1.json")
 	b, _ := os.ReadFile(path)
-	for _, bad := range [][]byte{b[:len(b)/2], []byte(`{"network":"net1","containerID":"c9","ifname":"net1","device":"x"}`), []byte(`{"network":"net1","containerID":"c1","ifname":"net1"}`)} {
+	for _, bad := range [][]byte{b[:len(b)/2], []byte(`{"network":"net1","containerID":"c9","ifname":"net1","device":"x"}`), []byte(`{"network":"net1","containerID":"c1","ifname":"net1"}`),
+		[]byte(`{"version":2,"network":"net1","containerID":"c1","ifname":"net1","mode":"kernel","device":"0000:01:10.0","vf":{"pci":"0000:01:10.0"}}`)} {
 		if err := os.WriteFile(path, bad, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -67,8 +67,7 @@ func TestPprofTop(t *testing.T) {
 	}
 }
 
-func TestNetlinkTimeline(t *testing.T) {
-	trace := `100 1000.000000 execve("/opt/cni/bin/fastpath", ["fastpath"], 0x0 /* 3 vars */) = 0 <0.001000>
+const testTrace = `100 1000.000000 execve("/opt/cni/bin/fastpath", ["fastpath"], 0x0 /* 3 vars */) = 0 <0.001000>
 100 1000.010000 sendto(3, [{nlmsg_len=32, nlmsg_type=RTM_NEWLINK, nlmsg_flags=NLM_F_REQUEST|NLM_F_ACK, nlmsg_seq=1, nlmsg_pid=0}, {ifi_family=AF_UNSPEC, ifi_type=ARPHRD_NETROM, ifi_index=7, ifi_flags=0, ifi_change=0}, [[{nla_len=8, nla_type=IFLA_NET_NS_FD}, 9], [{nla_len=9, nla_type=IFLA_IFNAME}, "net1"]]], 52, 0, NULL, 0) = 52 <0.060000>
 101 1000.020000 execve("/opt/cni/bin/host-local", ["host-local"], 0x0 /* 3 vars */ <unfinished ...>
 101 1000.021000 <... execve resumed>) = 0 <0.001000>
@@ -76,7 +75,9 @@ func TestNetlinkTimeline(t *testing.T) {
 100 1000.090000 sendto(7, [{nlmsg_len=32, nlmsg_type=0x12 /* NLMSG_??? */, nlmsg_flags=NLM_F_REQUEST, nlmsg_seq=3, nlmsg_pid=0}, "\x00\x00"...], 40, 0, NULL, 0) = 40 <0.001000>
 100 1000.101000 +++ exited with 0 +++
 `
-	got := NetlinkTimeline(trace)
+
+func TestNetlinkTimeline(t *testing.T) {
+	got := NetlinkTimeline(testTrace)
 	for _, want := range []string{
 		"    10.0       60.0  100    RTM_NEWLINK IFLA_NET_NS_FD IFLA_IFNAME\n",
 		"    20.0             101    exec host-local\n",
@@ -87,5 +88,27 @@ func TestNetlinkTimeline(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// A target not met is held by the longest piece of its cell's timeline: a
+// kernel request, or a gap in which no request was in the kernel (a
+// request's time overlapping another program's counts once).
+func TestHeldBy(t *testing.T) {
+	p := Paths[0]
+	for _, tc := range []struct{ trace, want string }{
+		{testTrace, "RTM_NEWLINK IFLA_NET_NS_FD IFLA_IFNAME, 60.0 ms in the kernel (the longest piece of the traced call's 101 ms)"},
+		{strings.Replace(testTrace, "100 1000.080000", "100 1000.200000", 1),
+			"the programs' own work from RTM_GETLINK (a socket in the pod's namespace: not decoded) to RTM_NEWLINK up, 109 ms"},
+	} {
+		r := NewResults()
+		r.Add(Record{Kind: KindText, Env: p.Env, Name: "timeline/" + p.Name + "/DEL", Text: NetlinkTimeline(tc.trace)})
+		rep := &Report{R: r}
+		if got := rep.heldBy(p, "DEL"); !strings.Contains(got, tc.want) {
+			t.Errorf("heldBy = %q, want it to contain %q", got, tc.want)
+		}
+	}
+	if got := (&Report{R: NewResults()}).heldBy(p, "ADD"); got != "" {
+		t.Errorf("heldBy without a timeline = %q", got)
 	}
 }

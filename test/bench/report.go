@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -297,6 +298,8 @@ type Verdict struct {
 	What, Got, Floor string
 	OK               bool
 	Known            bool
+	// Held names, for a target not met, the step that holds it (heldBy).
+	Held string
 }
 
 // Verdicts checks the targets: per kind of cell, the worst p50 ratio to the
@@ -306,18 +309,22 @@ func (rep *Report) Verdicts() []Verdict {
 	for _, kind := range []string{KindKernel, KindVfio, KindVhost} {
 		v := Verdict{What: fmt.Sprintf("every %s cell: ADD and DEL p50 within %.2fx of the floor", kind, Limits[kind])}
 		worst := 0.0
+		var worstRow Row
 		for _, w := range rep.R.Rows() {
 			if w.Path.Kind != kind || !w.Floor.Available {
 				continue
 			}
 			_, p50, _ := w.Ratios()
 			if !v.Known || p50 > worst {
-				worst, v.Floor = p50, ms(w.Floor.P50)+" ms"
+				worst, v.Floor, worstRow = p50, ms(w.Floor.P50)+" ms", w
 				v.Got = fmt.Sprintf("worst %s: %s %s, %s ms", ratio(p50), w.Path.Title, w.Op, ms(w.S.P50))
 			}
 			v.Known = true
 		}
 		v.OK = v.Known && worst <= Limits[kind]
+		if v.Known && !v.OK {
+			v.Held = rep.heldBy(worstRow.Path, worstRow.Op)
+		}
 		out = append(out, v)
 	}
 	for _, ref := range References {
@@ -331,6 +338,9 @@ func (rep *Report) Verdicts() []Verdict {
 			if s, ok := rep.R.Stats(p.Env, p.Name+"/"+op); ok {
 				v.Known, v.OK, v.Got = true, s.P50/refMS <= max, fmt.Sprintf("%s ms, %s", ms(s.P50), ratio(s.P50/refMS))
 			}
+			if v.Known && !v.OK {
+				v.Held = rep.heldBy(p, op)
+			}
 			if f := rep.R.FloorOf(p, op); f.Available {
 				v.Floor = ms(f.P50) + " ms"
 			}
@@ -338,6 +348,62 @@ func (rep *Report) Verdicts() []Verdict {
 		}
 	}
 	return out
+}
+
+// timelineLine is an entry of a bench.NetlinkTimeline: at ms, kernel ms
+// (empty for an exec), pid, what; timelineEnd its last line.
+var (
+	timelineLine = regexp.MustCompile(`^\s*([0-9.]+)\s+([0-9.]*)\s+[0-9]+\s+(.+)$`)
+	timelineEnd  = regexp.MustCompile(`of ([0-9.]+) ms from the first exec`)
+)
+
+// heldBy names the step that holds a cell's op above its target: the
+// longest piece of its traced call (its timeline, bench.NetlinkTimeline),
+// either a kernel request (the driver's work is done inside it) or the
+// programs' own work between two events (starts, decoding, records, the
+// IPAM plugin). "" when the cell has no timeline (the host's cells).
+func (rep *Report) heldBy(p Path, op string) string {
+	rec, ok := rep.R.Get(p.Env, "timeline/"+p.Name+"/"+op)
+	if !ok {
+		return ""
+	}
+	type event struct {
+		at, dur float64
+		what    string
+	}
+	var evs []event
+	end := 0.0
+	for _, l := range strings.Split(rec.Text, "\n") {
+		if m := timelineLine.FindStringSubmatch(l); m != nil {
+			at, _ := strconv.ParseFloat(m[1], 64)
+			dur, _ := strconv.ParseFloat(m[2], 64)
+			evs = append(evs, event{at, dur, m[3]})
+		} else if m := timelineEnd.FindStringSubmatch(l); m != nil {
+			end, _ = strconv.ParseFloat(m[1], 64)
+		}
+	}
+	if len(evs) == 0 {
+		return ""
+	}
+	// A gap is time in which no request of either program was in the
+	// kernel: after the last one to end, before the next event.
+	best, held, busy, last := -1.0, "", 0.0, ""
+	for i, e := range evs {
+		if e.dur > best {
+			best, held = e.dur, fmt.Sprintf("%s, %s ms in the kernel", e.what, ms(e.dur))
+		}
+		if e.at+e.dur >= busy {
+			busy, last = e.at+e.dur, e.what
+		}
+		next, to := end, "the call's end"
+		if i+1 < len(evs) {
+			next, to = evs[i+1].at, evs[i+1].what
+		}
+		if gap := next - busy; gap > best {
+			best, held = gap, fmt.Sprintf("the programs' own work from %s to %s, %s ms", last, to, ms(gap))
+		}
+	}
+	return fmt.Sprintf("%s (the longest piece of the traced call's %s ms)", held, ms(end))
 }
 
 func mark(v Verdict) string {
@@ -374,15 +440,20 @@ func (rep *Report) Markdown() string {
 	w("| cycles | %s per path, after %s warm-up, %s pause after each call | %s per path, after %s warm-up |\n\n",
 		rep.info(EnvGuest, "cycles"), rep.info(EnvGuest, "warmup"), rep.info(EnvGuest, "settle"), rep.info(EnvHost, "cycles"), rep.info(EnvHost, "warmup"))
 
-	w("## Targets\n\n| target | this run | its floor p50 | |\n| --- | --- | --- | --- |\n")
+	w("## Targets\n\n| target | this run | its floor p50 | | the step that holds it |\n| --- | --- | --- | --- | --- |\n")
 	for _, v := range rep.Verdicts() {
-		f := v.Floor
+		f, held := v.Floor, v.Held
 		if f == "" {
 			f = "-"
 		}
-		w("| %s | %s | %s | %s |\n", v.What, v.Got, f, mark(v))
+		if held == "" {
+			held = "-"
+		}
+		w("| %s | %s | %s | %s | %s |\n", v.What, v.Got, f, mark(v), held)
 	}
-	w("\n")
+	w("\nThe step that holds a target not met is the longest piece of its cell's call traced in the\n")
+	w("guest (the timelines below): a kernel request, where the driver does its work, or the\n")
+	w("programs' own work between two events. The host's vhost-user cells have no trace.\n\n")
 
 	w("## ADD and DEL through libcni\n\n")
 	w("Each cycle is one ADD and one DEL through libcni (`AddNetworkList`, `DelNetworkList`, as a\n")
@@ -747,6 +818,9 @@ func (rep *Report) Tables() string {
 	b.WriteString("Targets:\n")
 	for _, v := range rep.Verdicts() {
 		fmt.Fprintf(&b, "  %-56s %-50s floor %-9s %s\n", v.What, v.Got, v.Floor, strings.Trim(mark(v), "*"))
+		if v.Held != "" {
+			fmt.Fprintf(&b, "    held by %s\n", v.Held)
+		}
 	}
 	b.WriteString("\nADD and DEL through libcni (ms; ratio to floor in brackets):\n")
 	b.WriteString(rep.mainTable())
