@@ -108,8 +108,9 @@ fi
 # iputils-ping: for host-side netns tests; the guest uses busybox ping. strace: make bench
 # copies it into the guest to show where one ADD and one DEL spend their time. gcc and
 # libc6-dev: the race detector (go test -race) needs cgo. runc: the containerd of make
-# cluster's node runs it (it needs cgo, so it is not built from source).
-install_missing busybox-static kmod cpio iproute2 iputils-ping strace gcc libc6-dev runc
+# cluster's node runs it (it needs cgo, so it is not built from source). ethtool: the guest's
+# `ethtool -i` and `ethtool PF`, against which the e2e tests check fastpathctl's NIC facts.
+install_missing busybox-static kmod cpio iproute2 iputils-ping strace gcc libc6-dev runc ethtool
 
 # --- Open vSwitch with DPDK, dpdk-testpmd --------------------------------------------------
 # The postinst of openvswitch-switch (and dpdk's) would start their services through

@@ -166,9 +166,9 @@ func (c *call) evictUnrecorded(pci string) error {
 	if ns.PodH == nil {
 		return nil // the namespace died since DEL looked: the kernel returns the VF
 	}
-	l, err := sriov.FindInNS(ns.PodH, c.args.IfName, pci, 0)
-	if err != nil || l == nil || l.Attrs().ParentDev != pci {
-		return err // only a VF the kernel names as this device is ours to move
+	l, err := sriov.FindInNS(ns, c.args.IfName, pci, 0)
+	if err != nil || l == nil {
+		return err // only a link that names this device is ours to move
 	}
 	name := attach.ReturnedName(pci)
 	c.log.Warn("no record; returning the VF to the host and resetting what the config set", "netdev", name)

@@ -31,7 +31,7 @@ func (k *kernelVF) inspect(rec *state.Record) (err error) {
 	if err := k.inspectPF(rec); err != nil {
 		return err
 	}
-	rec.NetdevOrig, err = sriov.ReadOwnNetdev(k.ns.HostH, k.found)
+	rec.NetdevOrig, err = sriov.ReadOwnNetdev(k.ns, k.found)
 	return err
 }
 
@@ -186,7 +186,7 @@ func (c *call) checkNetdev(rec *state.Record, mtu int, iface *current.Interface)
 	if ns.PodH == nil {
 		return checkFailed("CNI_NETNS %s is gone", c.args.Netns)
 	}
-	l, err := sriov.FindInNS(ns.PodH, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
+	l, err := sriov.FindInNS(ns, c.args.IfName, rec.PCI, rec.NetdevOrig.Index)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ func (c *call) newVF(s *config.Settings, ns *sriov.Namespaces, pci string) (mode
 	// Every later line, "ADD done" and any error included, names the VF.
 	c.log = c.log.With("pf", info.PF, "vf", info.Index, "mode", m)
 	c.log.Debug("found VF", "netdev", info.Netdev, "driver", info.Driver)
+	if err := c.sysfs.FitPort(info, s); err != nil {
+		return nil, err
+	}
 	v := vf{c: c, s: s, ns: ns, found: info}
 	if m == attach.ModeUserspace {
 		return &userspaceVF{v}, nil

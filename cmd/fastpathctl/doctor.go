@@ -144,6 +144,7 @@ func checkSRIOV(g *globals) []Check {
 				continue
 			}
 			checks = append(checks, ok(name, detail+" ("+vfDrivers(vfs)+")"))
+			checks = append(checks, checkPFPort(g, pf))
 		}
 	}
 	return checks

@@ -87,9 +87,11 @@ type VhostRow struct {
 // pfInfo is one PF with SR-IOV enabled, its VFs and its VF table.
 type pfInfo struct {
 	sriov.PF
-	VFs   []sriov.VF
-	Table map[int]*sriov.PFSettings // nil when not read
-	Err   error                     // why Table is nil
+	VFs      []sriov.VF
+	Table    map[int]*sriov.PFSettings // nil when not read
+	Counters map[int]*sriov.VFCounters // by VF index, with Table
+	Err      error                     // why Table is nil
+	Detail   PFDetail                  // its driver and port, without VFs
 }
 
 type corruptRecord struct {
@@ -185,8 +187,9 @@ func (inv *inventory) loadDevices() error {
 			p.Err = fmt.Errorf("PF %s has no netdev in this namespace: its VF table cannot be read", pf.PCI)
 		default:
 			// One read of the PF's VF table for all its VFs.
-			p.Table, p.Err = sriov.ReadVFTable(h, pf.Netdev)
+			p.Table, p.Counters, p.Err = sriov.ReadVFTable(h, pf.Netdev)
 		}
+		inv.readNIC(&p)
 		inv.pfs = append(inv.pfs, p)
 	}
 	return nil

@@ -13,12 +13,13 @@ import (
 	"github.com/fastpath-cni/fastpath/pkg/state"
 )
 
-// ShowResult is `show -o json`: one VF (kind "vf"), or every attachment of
-// one container (kind "container").
+// ShowResult is `show -o json`: one VF (kind "vf"), one PF (kind "pf"), or
+// every attachment of one container (kind "container").
 type ShowResult struct {
 	Query       string             `json:"query"`
 	Kind        string             `json:"kind"`
 	VF          *VFDetail          `json:"vf,omitempty"`
+	PF          *PFDetail          `json:"pf,omitempty"`
 	ContainerID string             `json:"containerID,omitempty"`
 	Attachments []AttachmentDetail `json:"attachments,omitempty"`
 }
@@ -35,6 +36,17 @@ type VFDetail struct {
 	// Record is the record in full (what DEL restores: pfOrig, netdevOrig).
 	Record     *state.Record `json:"record"`
 	RecordFile string        `json:"recordFile"`
+	// PFInfo is its PF's driver and port (without the PF's VF list), nil
+	// for a VF that only a record names.
+	PFInfo *PFDetail `json:"pfInfo"`
+	// Counters are its traffic as the PF counts it; nil if unread.
+	Counters *sriov.VFCounters `json:"counters"`
+	// NetdevLink is what its host netdev's driver reports; nil when the
+	// netdev is not on the host (in a pod, or none).
+	NetdevLink *sriov.LinkInfo `json:"netdevLink"`
+	// NetdevCounters are its netdev's own counters, on the host or in the
+	// pod that holds it; nil when it is in neither (a userspace VF).
+	NetdevCounters *LinkCounters `json:"netdevCounters"`
 }
 
 // AttachmentDetail is one attachment of a container: its record in full
@@ -53,10 +65,15 @@ type AttachmentDetail struct {
 func newShow(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show PCI|CONTAINER-ID|NAMESPACE/POD",
-		Short: "Show everything about one VF, or every attachment of one container",
+		Short: "Show everything about one VF or PF, or every attachment of one container",
 		Long: `show PCI shows one VF: what sysfs and the PF's VF table say now, who holds it,
-and its record in full (the PF-side settings and the netdev state that DEL
-restores). A PCI address may omit the domain 0000:.
+its counters as the PF counts them and its netdev's own (on the host, or in
+the pod that holds it), what its PF's driver and its own report (ethtool:
+driver, firmware, bus-info, link speed and state), and its record in
+full (the PF-side settings and the netdev state that DEL restores). For the
+address of an SR-IOV enabled PF it shows the PF's driver, link and eswitch
+mode, and each of its VFs with its counters. A PCI address may omit the
+domain 0000:.
 
 show CONTAINER-ID (or a unique prefix of one, or NAMESPACE/POD) shows every
 attachment of that container: each record in full and its device now.`,
@@ -77,9 +94,13 @@ func runShow(ctx context.Context, g *globals, query string) error {
 		if len(q) == len("bb:dd.f") {
 			q = "0000:" + q
 		}
-		res.Kind = "vf"
-		if res.VF, err = inv.vfDetail(q); err != nil {
-			return err
+		if pf, ok := inv.pfDetail(q); ok {
+			res.Kind, res.PF = "pf", pf
+		} else {
+			res.Kind = "vf"
+			if res.VF, err = inv.vfDetail(q); err != nil {
+				return err
+			}
 		}
 	} else {
 		res.Kind = "container"
@@ -103,7 +124,10 @@ func (inv *inventory) vfDetail(pci string) (*VFDetail, error) {
 		if pf.Table != nil {
 			d.PFSettings = pf.Table[vf.Index]
 		}
+		pfInfo := pf.Detail
+		d.PFInfo, d.Counters, d.NetdevLink = &pfInfo, pf.Counters[vf.Index], inv.netdevLink(vf)
 		rec, d.Claim = inv.owner(pci)
+		d.NetdevCounters = inv.netdevCounters(vf, rec)
 	} else {
 		rec, d.Claim = inv.owner(pci)
 		if rec == nil {
@@ -190,6 +214,13 @@ func (inv *inventory) containerDetail(ctx context.Context, query string, res *Sh
 
 func printShow(g *globals, res *ShowResult) error {
 	t := newTable(g.stdout)
+	if res.Kind == "pf" {
+		printPF(t, res.PF)
+		for _, v := range res.PF.VFs {
+			t.row(fmt.Sprintf("VF %d", v.VF), fmt.Sprintf("%s %s %s: %s", v.PCI, orDash(v.Netdev), v.Status, formatCounters(v.Counters)))
+		}
+		return t.flush()
+	}
 	if res.Kind == "vf" {
 		d := res.VF
 		t.row("VF", fmt.Sprintf("%s: VF %d of %s (%s)", d.PCI, d.VF, d.PF, d.PFPCI))
@@ -201,6 +232,17 @@ func printShow(g *globals, res *ShowResult) error {
 		t.row("Mode", d.Mode)
 		t.row("Status", d.Status)
 		t.row("PF side now", formatPF(d.PFSettings))
+		t.row("Counters", formatCounters(d.Counters)+" (as the PF counts them)")
+		if d.NetdevLink != nil {
+			t.row("Netdev driver", formatDriver(d.NetdevLink, ""))
+			t.row("Netdev link", formatLink(d.NetdevLink))
+		}
+		if d.NetdevCounters != nil {
+			t.row("Netdev counters", formatLinkCounters(d.NetdevCounters))
+		}
+		if d.PFInfo != nil {
+			printPF(t, d.PFInfo)
+		}
 		if d.Claim != "" {
 			t.row("Claimed by", d.Claim)
 		}

@@ -85,11 +85,7 @@ type Settings struct {
 }
 
 // PFSideRequested tells whether any setting needs the PF's VF table.
-func (s *Settings) PFSideRequested() bool {
-	return s.MAC != nil || s.Vlan != nil || s.VlanQoS != nil || s.VlanProto != nil ||
-		s.SpoofChk != nil || s.Trust != nil || s.LinkState != nil ||
-		s.MinTxRate != nil || s.MaxTxRate != nil
-}
+func (s *Settings) PFSideRequested() bool { return len(s.pfSideFields()) > 0 }
 
 // Parse decodes stdin. It fails with code 6 on malformed JSON and code 7 on
 // bad values; it does not resolve the device (ADD and CHECK need it, DEL, GC

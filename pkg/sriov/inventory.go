@@ -69,15 +69,17 @@ func (s Sysfs) VFs(pf PF) ([]VF, error) {
 }
 
 // ReadVFTable reads the PF link with its VF table (one netlink request) and
-// returns the PF-side settings of every VF it lists, by VF index.
-func ReadVFTable(h *netlink.Handle, pf string) (map[int]*PFSettings, error) {
+// returns the PF-side settings and the counters of every VF it lists, by VF
+// index.
+func ReadVFTable(h *netlink.Handle, pf string) (map[int]*PFSettings, map[int]*VFCounters, error) {
 	link, err := h.LinkByName(pf)
 	if err != nil {
-		return nil, fmt.Errorf("reading PF %s: %w", pf, err)
+		return nil, nil, fmt.Errorf("reading PF %s: %w", pf, err)
 	}
 	table := make(map[int]*PFSettings, len(link.Attrs().Vfs))
+	counters := make(map[int]*VFCounters, len(link.Attrs().Vfs))
 	for _, v := range link.Attrs().Vfs {
-		table[v.ID] = fromVfInfo(v)
+		table[v.ID], counters[v.ID] = fromVfInfo(v), countersOf(v)
 	}
-	return table, nil
+	return table, counters, nil
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -35,18 +37,22 @@ type NetdevState struct {
 // own, its PF, or one that the node's default route leaves through.
 var ErrUnsafeNetdev = errors.New("netdev must not move into a pod")
 
-// ReadOwnNetdev reads the name, MAC, MTU and admin state of vf's netdev,
-// once it made sure that the netdev is the VF's own as the kernel names it
-// (its parent device, since 5.15), is not the PF's, and carries no default
-// route of the node: a pod must never get the node's own uplink.
-func ReadOwnNetdev(h *netlink.Handle, vf *VF) (*NetdevState, error) {
+// ReadOwnNetdev reads the name, MAC, MTU, admin state and permanent address
+// of vf's netdev on the host, once it made sure that the netdev is the VF's
+// own as the kernel names it (its parent device since 5.15, else its
+// driver's bus-info), is not the PF's, and carries no default route of the
+// node: a pod must never get the node's own uplink.
+func ReadOwnNetdev(ns *Namespaces, vf *VF) (*NetdevState, error) {
+	h := ns.HostH
 	l, err := h.LinkByName(vf.Netdev)
 	if err != nil {
 		return nil, fmt.Errorf("reading netdev %s: %w", vf.Netdev, err)
 	}
 	a := l.Attrs()
-	if a.Name == vf.PF || (a.ParentDev != "" && a.ParentDev != vf.PCI) {
-		return nil, fmt.Errorf("netdev %s of VF %s is the device %q's (PF %s %s): %w", a.Name, vf.PCI, a.ParentDev, vf.PFPCI, vf.PF, ErrUnsafeNetdev)
+	id := ns.in(ns.Host)
+	defer id.close()
+	if dev := id.device(l); a.Name == vf.PF || (dev != "" && dev != vf.PCI) {
+		return nil, fmt.Errorf("netdev %s of VF %s is the device %q's (PF %s %s): %w", a.Name, vf.PCI, dev, vf.PFPCI, vf.PF, ErrUnsafeNetdev)
 	}
 	route, err := defaultRouteVia(h, a.Index)
 	if err != nil {
@@ -55,7 +61,9 @@ func ReadOwnNetdev(h *netlink.Handle, vf *VF) (*NetdevState, error) {
 	if route != "" {
 		return nil, fmt.Errorf("netdev %s of VF %s carries the node's default route (%s): %w", a.Name, vf.PCI, route, ErrUnsafeNetdev)
 	}
-	return stateOf(l), nil
+	st := stateOf(l)
+	st.Perm = id.permAddr(l)
+	return st, nil
 }
 
 // defaultRouteVia describes a default route, of any table and family, that
@@ -87,13 +95,10 @@ func defaultRouteVia(h *netlink.Handle, index int) (string, error) {
 	return "", nil
 }
 
+// stateOf is l's state without its permanent address (see ident.permAddr).
 func stateOf(l netlink.Link) *NetdevState {
 	a := l.Attrs()
-	st := &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
-	if a.PermHWAddr != nil {
-		st.Perm = a.PermHWAddr.String()
-	}
-	return st
+	return &NetdevState{Index: a.Index, Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
 }
 
 // Namespaces are the handles one call works with. Host is the plugin's own
@@ -103,6 +108,11 @@ type Namespaces struct {
 	HostH *netlink.Handle
 	Pod   netns.NsHandle
 	PodH  *netlink.Handle
+	// OldKernel reads netdevs as on kernels whose netlink names neither a
+	// netdev's parent device (before 5.15) nor its permanent address (before
+	// 5.6): through ethtool, the driver's bus-info and permanent address.
+	// Tests set it to take that path on a newer kernel.
+	OldKernel bool
 }
 
 // link is a handle on the netdev that ReadNetdev read, for requests that
@@ -145,7 +155,9 @@ func MoveIn(ns *Namespaces, pci string, nd *NetdevState, ifname string, mtu int)
 	if err := MoveNS(ns.Host, nd.Index, ns.Host, ns.Pod, ifname); err != nil {
 		// The kernel may have moved it and then failed the rename (ifname
 		// taken in the pod): fetch it back under its host name.
-		if l, lerr := ns.PodH.LinkByName(nd.Name); lerr == nil && isVF(l, pci, nd.Index) {
+		id := ns.in(ns.Pod)
+		defer id.close()
+		if l, lerr := ns.PodH.LinkByName(nd.Name); lerr == nil && id.isVF(l, pci, nd.Index) {
 			err = errors.Join(err, MoveNS(ns.Pod, l.Attrs().Index, ns.Host, ns.Host, nd.Name))
 		}
 		return fmt.Errorf("moving %s into the pod as %s: %w", nd.Name, ifname, err)
@@ -204,7 +216,7 @@ func ResetTakesPFMAC(driver string) bool { return driver == "igbvf" }
 func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, unpin func() error) error {
 	movedOut := false
 	if ns.PodH != nil {
-		l, err := FindInNS(ns.PodH, ifname, pci, orig.Index)
+		l, err := FindInNS(ns, ifname, pci, orig.Index)
 		if err != nil {
 			return err
 		}
@@ -215,13 +227,15 @@ func Restore(ns *Namespaces, pci, ifname, hostName string, orig *NetdevState, un
 			hostName, movedOut = orig.Name, true
 		}
 	}
-	l := findOnHost(ns.HostH, pci, orig.Index, hostName, orig.Name)
+	l := findOnHost(ns, pci, orig.Index, hostName, orig.Name)
 	if l == nil {
 		return fmt.Errorf("VF %s (%s): %w", pci, orig.Name, ErrNetdevGone)
 	}
 	// With the original MAC pinned, the move out's reset gave the netdev
 	// its permanent address back: no need to check it.
-	return restoreOnHost(ns.HostH, l, orig, unpin, !(movedOut && unpin != nil))
+	id := ns.in(ns.Host)
+	defer id.close()
+	return restoreOnHost(ns.HostH, id, l, orig, unpin, !(movedOut && unpin != nil))
 }
 
 func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
@@ -232,7 +246,7 @@ func moveOut(ns *Namespaces, l netlink.Link, origName string) error {
 	return nil
 }
 
-func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin func() error, checkPerm bool) error {
+func restoreOnHost(h *netlink.Handle, id *ident, l netlink.Link, orig *NetdevState, unpin func() error, checkPerm bool) error {
 	cur := stateOf(l)
 	setMAC := cur.MAC != orig.MAC || unpin != nil
 	if cur.Up && (cur.Name != orig.Name || setMAC) {
@@ -268,7 +282,7 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin f
 		}
 	}
 	if checkPerm {
-		if err := resyncPerm(h, l, orig); err != nil {
+		if err := resyncPerm(h, id, l, orig); err != nil {
 			return err
 		}
 	}
@@ -291,7 +305,7 @@ func restoreOnHost(h *netlink.Handle, l netlink.Link, orig *NetdevState, unpin f
 // That costs an open and a close (about 90 ms in the emulated guest), so DEL
 // avoids it with the pinned move out (see Restore); it remains for a VF that
 // came back without one, such as the kernel returning it from a dead pod.
-func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
+func resyncPerm(h *netlink.Handle, id *ident, l netlink.Link, orig *NetdevState) error {
 	if orig.Perm == "" {
 		return nil
 	}
@@ -299,7 +313,7 @@ func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", orig.Name, err)
 	}
-	if now.Attrs().PermHWAddr == nil || now.Attrs().PermHWAddr.String() == orig.Perm {
+	if perm := id.permAddr(now); perm == "" || perm == orig.Perm {
 		return nil
 	}
 	if err := h.LinkSetUp(now); err != nil {
@@ -311,46 +325,146 @@ func resyncPerm(h *netlink.Handle, l netlink.Link, orig *NetdevState) error {
 	return nil
 }
 
-// FindInNS finds the VF in a namespace: by its interface name, else by its
-// parent PCI device (the pod may have renamed it). It returns nil, nil when
-// the VF is not there. A link dump that a concurrent link change interrupts
-// is retried, and its last list used, as the reference plugins do.
-func FindInNS(h *netlink.Handle, ifname, pci string, index int) (netlink.Link, error) {
-	if l, err := h.LinkByName(ifname); err == nil && isVF(l, pci, index) {
+// FindInNS finds the VF in the pod's namespace: by its interface name, else
+// by the PCI device it names (the pod may have renamed it). It returns nil,
+// nil when the VF is not there. A link dump that a concurrent link change
+// interrupts is retried, and its last list used, as the reference plugins
+// do. index is the VF's ifindex recorded at ADD, 0 for none (see isVF).
+func FindInNS(ns *Namespaces, ifname, pci string, index int) (netlink.Link, error) {
+	id := ns.in(ns.Pod)
+	defer id.close()
+	if l, err := ns.PodH.LinkByName(ifname); err == nil && id.isVF(l, pci, index) {
 		return l, nil
 	}
-	links, err := netlinksafe.Handle{Handle: h}.LinkList()
+	links, err := netlinksafe.Handle{Handle: ns.PodH}.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("looking for VF %s: listing links: %w", pci, err)
 	}
 	for _, l := range links {
-		if l.Attrs().ParentDev == pci {
+		if id.device(l) == pci {
 			return l, nil
 		}
 	}
 	return nil, nil
 }
 
-func findOnHost(h *netlink.Handle, pci string, index int, names ...string) netlink.Link {
+func findOnHost(ns *Namespaces, pci string, index int, names ...string) netlink.Link {
+	id := ns.in(ns.Host)
+	defer id.close()
 	for _, n := range names {
 		if n == "" {
 			continue
 		}
-		if l, err := h.LinkByName(n); err == nil && isVF(l, pci, index) {
+		if l, err := ns.HostH.LinkByName(n); err == nil && id.isVF(l, pci, index) {
 			return l
 		}
 	}
 	return nil
 }
 
-// isVF tells whether l is the VF pci. The kernel names a netdev's parent
-// device since 5.15; before that (and for the veth stand-ins of the tests)
-// the ifindex recorded at ADD, which moves with the netdev, identifies it.
-func isVF(l netlink.Link, pci string, index int) bool {
-	if p := l.Attrs().ParentDev; p != "" {
-		return p == pci
+// ident reads what netlink may not give of the netdevs of one namespace:
+// the PCI device each belongs to, and its permanent address.
+type ident struct {
+	in, cur   netns.NsHandle
+	local     bool             // in is the calling thread's namespace
+	oldKernel bool             // see Namespaces.OldKernel
+	eth       *ethtool.Ethtool // opened on first need, in namespace in
+	ethErr    error
+}
+
+// in is an ident for the links of namespace in; the calling thread is in
+// ns.Host.
+func (ns *Namespaces) in(in netns.NsHandle) *ident {
+	return &ident{in: in, cur: ns.Host, local: in == ns.Host, oldKernel: ns.OldKernel}
+}
+
+func (id *ident) close() {
+	if id.eth != nil {
+		id.eth.Close()
+	}
+}
+
+// device is the PCI address of l's device: the parent device that the
+// kernel names since 5.15 (IFLA_PARENT_DEV_NAME), else the bus-info that its
+// driver reports (ethtool -i), "" when neither names one (a virtual link).
+func (id *ident) device(l netlink.Link) string {
+	if p := l.Attrs().ParentDev; p != "" && !id.oldKernel {
+		return p
+	}
+	if id.open() != nil {
+		return ""
+	}
+	bus, err := id.eth.BusInfo(l.Attrs().Name)
+	if err != nil {
+		return ""
+	}
+	return bus
+}
+
+// permAddr is l's permanent address: the one netlink gives since 5.6
+// (IFLA_PERM_ADDRESS), else the driver's through ethtool; "" if it has none.
+func (id *ident) permAddr(l netlink.Link) string {
+	if p := l.Attrs().PermHWAddr; p != nil && !id.oldKernel {
+		return p.String()
+	}
+	if id.open() != nil {
+		return ""
+	}
+	perm, err := id.eth.PermAddr(l.Attrs().Name)
+	if err != nil {
+		return ""
+	}
+	return perm
+}
+
+// open opens the ethtool handle once.
+func (id *ident) open() error {
+	switch {
+	case id.eth != nil || id.ethErr != nil:
+	case id.local:
+		id.eth, id.ethErr = ethtool.NewEthtool()
+	default:
+		id.eth, id.ethErr = ethtoolIn(id.in, id.cur)
+	}
+	return id.ethErr
+}
+
+// isVF tells whether l is the VF pci, by the device it names. Only a link
+// that names no device at all, such as the veth stand-ins of the tests, is
+// taken by the ifindex recorded at ADD (index, 0 for none), which moves with
+// the netdev.
+func (id *ident) isVF(l netlink.Link, pci string, index int) bool {
+	if d := id.device(l); d != "" {
+		return d == pci
 	}
 	return index != 0 && l.Attrs().Index == index
+}
+
+// ethtoolIn opens an ethtool handle whose socket is in namespace in: the
+// kernel runs its ioctls in the namespace of the socket. cur is the
+// namespace of the calling thread. The socket is made on a thread of its
+// own, which Go discards if it cannot return to cur.
+func ethtoolIn(in, cur netns.NsHandle) (*ethtool.Ethtool, error) {
+	type result struct {
+		e   *ethtool.Ethtool
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := netns.Set(in); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("entering the namespace for ethtool: %w", err)}
+			return
+		}
+		e, err := ethtool.NewEthtool()
+		if netns.Set(cur) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{e, err}
+	}()
+	r := <-ch
+	return r.e, r.err
 }
 
 // WaitHostNetdev waits for the VF's netdev to appear on the host, for a VF

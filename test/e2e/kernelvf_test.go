@@ -209,7 +209,8 @@ func TestDelWithoutState(t *testing.T) {
 
 // igb applies max_tx_rate (with the PF up) and refuses min_tx_rate: the first
 // shows on the PF and goes on DEL, the second fails ADD with code 102 naming
-// it and changes nothing.
+// it and changes nothing. A max_tx_rate above the PF's link speed fails
+// with code 7 before anything changes.
 func TestRates(t *testing.T) {
 	nc := findNIC(t)
 	before := nc.snapshot(t)
@@ -230,6 +231,15 @@ func TestRates(t *testing.T) {
 		t.Fatalf("ADD with min_tx_rate = %v (code %d), want 102 naming min_tx_rate", err, cnitest.Code(err))
 	}
 	nc.same(t, before, "after the refused ADD")
+	// Above the PF's link speed (1000 Mb/s): refused before anything changes.
+	_, err = n.Add(vfConf(n, nc, 4, 100, map[string]any{"max_tx_rate": 1001}), r)
+	if cnitest.Code(err) != 7 || !strings.Contains(err.Error(), `invalid max_tx_rate "1001": more than the link speed 1000 Mb/s of PF `+nc.pf) {
+		t.Fatalf("ADD with max_tx_rate 1001 = %v (code %d), want 7 naming max_tx_rate and the speed", err, cnitest.Code(err))
+	}
+	nc.same(t, before, "after the refused ADD")
+	if s := n.StateFiles(); len(s) != 0 {
+		t.Errorf("state left: %v", s)
+	}
 }
 
 // A VF whose recorded pod died without a DEL (its namespace gone) is

@@ -4,7 +4,7 @@
 // Under root, Build makes for each PF:
 //
 //	bus/pci/devices/<PF>/sriov_numvfs, sriov_totalvfs, sriov_offset, sriov_stride
-//	bus/pci/devices/<PF>/net/<Netdev>/
+//	bus/pci/devices/<PF>/net/<Netdev>/speed, phys_switch_id, phys_port_name (when set)
 //	bus/pci/devices/<PF>/virtfn<i> -> ../<VF i>
 //
 // and for each of its VFs:
@@ -19,7 +19,7 @@
 // milliseconds. The package does not depend on the testing package.
 //
 // The variant helpers (Unbind, MoveNetdev, SetNumVFs, DropOffsetFiles,
-// AddDevice) change a built tree into the awkward cases a real host shows.
+// AddDevice, SetPort) change a built tree into the awkward cases a real host shows.
 package fakesysfs
 
 import (
@@ -53,6 +53,15 @@ type PF struct {
 	// NoOffsetFiles leaves out sriov_offset and sriov_stride, as kernels
 	// before 4.x do, so that readers must scan the virtfn links.
 	NoOffsetFiles bool
+	// Speed is the PF netdev's link speed in Mb/s (net/<Netdev>/speed); 0
+	// writes no file, -1 is what a running PF without carrier shows.
+	Speed int
+	// SwitchID is the PF netdev's phys_switch_id, which drivers show while
+	// the PF's eswitch is in switchdev mode; "" writes no file (legacy).
+	SwitchID string
+	// PortName is the PF netdev's phys_port_name ("p0" on a switchdev
+	// uplink); "" writes no file.
+	PortName string
 }
 
 func (p PF) offset() int {
@@ -218,6 +227,9 @@ func buildPF(root string, pf PF) error {
 		if err := os.MkdirAll(filepath.Join(dir, "net", pf.Netdev), 0o755); err != nil {
 			return err
 		}
+		if err := writePort(filepath.Join(dir, "net", pf.Netdev), pf); err != nil {
+			return err
+		}
 	}
 	if pf.VFDriver != "" {
 		if err := os.MkdirAll(driverPath(root, pf.VFDriver), 0o755); err != nil {
@@ -249,6 +261,23 @@ func buildPF(root string, pf PF) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// writePort writes the port attributes of the PF netdev directory dir that
+// pf sets.
+func writePort(dir string, pf PF) error {
+	for name, v := range map[string]string{"phys_switch_id": pf.SwitchID, "phys_port_name": pf.PortName} {
+		if v == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	if pf.Speed != 0 {
+		return writeInt(filepath.Join(dir, "speed"), pf.Speed)
 	}
 	return nil
 }
@@ -363,4 +392,15 @@ func DropOffsetFiles(root, pfPCI string) error {
 // RemovePFNetdev removes a PF's net/ directory altogether.
 func RemovePFNetdev(root, pfPCI string) error {
 	return os.RemoveAll(filepath.Join(DevicePath(root, pfPCI), "net"))
+}
+
+// SetPort writes the port attributes that pf sets (Speed, SwitchID,
+// PortName) into its built netdev directory: a link that came up, or an
+// eswitch switched to switchdev mode.
+func SetPort(root string, pf PF) error {
+	dir := filepath.Join(DevicePath(root, pf.PCI), "net", pf.Netdev)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("fakesysfs: PF %s has no netdev %q: %w", pf.PCI, pf.Netdev, err)
+	}
+	return writePort(dir, pf)
 }

@@ -461,3 +461,31 @@ func BenchmarkBuild(b *testing.B) {
 		}
 	}
 }
+
+func TestBuildPort(t *testing.T) {
+	root := t.TempDir()
+	pfs := []fakesysfs.PF{
+		{PCI: "0000:05:00.0", Netdev: "p5", NumVFs: 1, Speed: 25000, SwitchID: "2ce4530003f1b0e8", PortName: "p0"},
+		{PCI: "0000:06:00.0", Netdev: "p6", NumVFs: 1, Speed: -1},
+		{PCI: "0000:07:00.0", Netdev: "p7", NumVFs: 1},
+	}
+	if err := fakesysfs.Build(root, pfs...); err != nil {
+		t.Fatal(err)
+	}
+	net := func(pci, nd, f string) string { return filepath.Join(fakesysfs.DevicePath(root, pci), "net", nd, f) }
+	for path, want := range map[string]string{
+		net("0000:05:00.0", "p5", "speed"):          "25000\n",
+		net("0000:05:00.0", "p5", "phys_switch_id"): "2ce4530003f1b0e8\n",
+		net("0000:05:00.0", "p5", "phys_port_name"): "p0\n",
+		net("0000:06:00.0", "p6", "speed"):          "-1\n",
+	} {
+		if got := readFile(t, path); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+	for _, f := range []string{"speed", "phys_switch_id", "phys_port_name"} {
+		if exists(net("0000:07:00.0", "p7", f)) || (f != "speed" && exists(net("0000:06:00.0", "p6", f))) {
+			t.Errorf("a PF that sets no %s has the file", f)
+		}
+	}
+}

@@ -272,6 +272,29 @@ func TestDoctor(t *testing.T) {
 	if !d.OK {
 		t.Errorf("doctor not OK: %+v", d)
 	}
+	// The fake PF's netdev is not a real one: its driver cannot be asked.
+	if c := d.check(t, "pf-port"); c.Status != "WARN" || !strings.Contains(c.Detail, "not read") || !strings.Contains(c.Detail, "eswitch legacy") {
+		t.Errorf("pf-port of a PF whose netdev does not answer: %+v", c)
+	}
+	// In switchdev mode: a warning naming the mode, and how to leave it.
+	switchdev := fakePF(7, "")
+	switchdev.SwitchID, switchdev.PortName = "0a0b0c0d0e0f1011", "p0"
+	cnitest.Must(t, fakesysfs.SetPort(sys, switchdev))
+	d = doctorJSON{}
+	ctlJSON(t, 0, &d, flags(stateDir, binDir)...)
+	if c := d.check(t, "pf-port"); c.Status != "WARN" || !strings.Contains(c.Detail, "eswitch switchdev") ||
+		!strings.Contains(c.Fix, "devlink dev eswitch set pci/"+pfPCI+" mode legacy") {
+		t.Errorf("pf-port in switchdev mode: %+v", c)
+	}
+	var show struct {
+		Kind string
+		PF   struct{ PCI, Netdev, Eswitch, SwitchID, PortName, LinkError string }
+	}
+	ctlJSON(t, 0, &show, "show", pfPCI, "--sysfs-root", sys, "--state-dir", stateDir)
+	if p := show.PF; show.Kind != "pf" || p.PCI != pfPCI || p.Netdev != "fcpf" || p.Eswitch != "switchdev" ||
+		p.SwitchID != switchdev.SwitchID || p.PortName != "p0" || p.LinkError == "" {
+		t.Errorf("show PF in switchdev mode: %+v", show)
+	}
 
 	// A good state dir, then one others can read.
 	cnitest.Must(t, os.Mkdir(stateDir, 0o700))

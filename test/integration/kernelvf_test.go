@@ -14,6 +14,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+
+	"github.com/fastpath-cni/fastpath/test/fakesysfs"
 )
 
 // One pod's whole life: ADD moves and configures the VF, traffic flows,
@@ -445,4 +447,54 @@ func TestGCAndStatus(t *testing.T) {
 	if cniCode(err) != types.ErrPluginNotAvailable {
 		t.Errorf("STATUS with SR-IOV off = %v, want code 50", err)
 	}
+}
+
+// What the PF's port says refuses a config before anything changes: a
+// max_tx_rate above its link speed, and any PF-side setting while its
+// eswitch is in switchdev mode (the fake tree's phys_switch_id).
+func TestPFPortRefusals(t *testing.T) {
+	nd := newNode(t, 1)
+	before := hostLink(t, nd.vfs[0])
+	pod := nd.pod()
+	pf := fakePF(1, "")
+	for _, tc := range []struct {
+		name  string
+		port  fakesysfs.PF
+		extra map[string]any
+		want  []string
+	}{
+		{"rate above speed", fakesysfs.PF{Speed: 1000}, map[string]any{"max_tx_rate": 2000},
+			[]string{`invalid max_tx_rate "2000"`, "link speed 1000 Mb/s of PF fppf (" + pfPCI + ")"}},
+		{"switchdev", fakesysfs.PF{SwitchID: "00aabbccddeeff00", PortName: "p0"}, map[string]any{"vlan": 100, "spoofchk": "on"},
+			[]string{`invalid vlan "100"`, "PF fppf (" + pfPCI + ", uplink port p0) is in switchdev mode", "leave out vlan, spoofchk"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.port.PCI, tc.port.Netdev = pf.PCI, pf.Netdev
+			must(t, fakesysfs.SetPort(nd.sysfs, tc.port))
+			_, err := nd.Add(nd.conf("1.1.0", tc.extra), rt(pod, "c1", "net1"))
+			if cniCode(err) != types.ErrInvalidNetworkConfig {
+				t.Fatalf("ADD = %v (code %d), want code 7", err, cniCode(err))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("ADD error %q lacks %q", err, w)
+				}
+			}
+			if after := hostLink(t, nd.vfs[0]); after != before {
+				t.Errorf("host changed: %+v, was %+v", after, before)
+			}
+			if got := nd.StateFiles(); len(got) != 0 {
+				t.Errorf("state written: %v", got)
+			}
+			if got := nd.Leases(); len(got) != 0 {
+				t.Errorf("lease taken: %v", got)
+			}
+		})
+	}
+	// Without PF-side settings the switchdev PF's VF attaches.
+	conf := nd.conf("1.1.0", nil)
+	if _, err := nd.Add(conf, rt(pod, "c2", "net1")); err != nil {
+		t.Fatalf("ADD without PF-side settings on a switchdev PF: %v", err)
+	}
+	must(t, nd.Del(conf, rt(pod, "c2", "net1")))
 }

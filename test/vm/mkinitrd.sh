@@ -8,6 +8,7 @@
 #   /usr/sbin/ip-full      iproute2's ip with its libraries: busybox's ip can't show VF lines;
 #                          /sbin/ip links to it too
 #   /usr/sbin/bridge       iproute2's bridge, same reason
+#   /usr/sbin/ethtool      the driver's own view (`ethtool -i`, link settings), for the tests
 #   /lib/modules/KVER      only the modules we load and their dependencies, re-indexed
 #   /opt/bin               every file of BINDIR (static Go binaries, scripts)
 #   /opt/cni/bin           symlink to /opt/bin
@@ -84,6 +85,7 @@ copy_dyn /usr/sbin/ip /usr/sbin/ip-full
 # and a test that runs `ip netns add` should not meet it.
 ln -sf /usr/sbin/ip-full "$STAGE/sbin/ip"
 copy_dyn /usr/sbin/bridge /usr/sbin/bridge
+copy_dyn /usr/sbin/ethtool /usr/sbin/ethtool
 for bin in ${FASTPATH_VM_HOST_BINS:-}; do
   copy_dyn "$bin" "$bin"
 done
