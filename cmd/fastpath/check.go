@@ -126,8 +126,13 @@ func cmdStatus(args *skel.CmdArgs) error {
 			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 		}
 	} else if pci := s.DeviceID; pci != "" {
-		if _, err := c.sysfs.LookupVF(pci); err != nil {
+		vf, err := c.sysfs.LookupVF(pci)
+		if err != nil {
 			return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
+		}
+		// What ADD would refuse of this PF, STATUS refuses too (code 7).
+		if err := c.sysfs.FitPort(vf, s); err != nil {
+			return err
 		}
 	} else {
 		pfs, err := c.sysfs.SRIOVPFs()

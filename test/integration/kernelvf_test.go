@@ -480,6 +480,11 @@ func TestPFPortRefusals(t *testing.T) {
 					t.Errorf("ADD error %q lacks %q", err, w)
 				}
 			}
+			// STATUS, with the same deviceID, says what ADD would refuse.
+			err = nd.CNI.GetStatusNetworkList(context.Background(), nd.conf("1.1.0", tc.extra))
+			if cniCode(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.want[1]) {
+				t.Errorf("STATUS = %v (code %d), want code 7 naming %q", err, cniCode(err), tc.want[1])
+			}
 			if after := hostLink(t, nd.vfs[0]); after != before {
 				t.Errorf("host changed: %+v, was %+v", after, before)
 			}
