@@ -100,6 +100,8 @@ func TestHeldBy(t *testing.T) {
 		{testTrace, "RTM_NEWLINK IFLA_NET_NS_FD IFLA_IFNAME, 60.0 ms in the kernel (the longest piece of the traced call's 101 ms)"},
 		{strings.Replace(testTrace, "100 1000.080000", "100 1000.200000", 1),
 			"the programs' own work from RTM_GETLINK (a socket in the pod's namespace: not decoded) to RTM_NEWLINK up, 109 ms"},
+		{strings.Join(strings.Split(strings.Replace(testTrace, "100 1000.010000", "100 1000.090000", 1), "\n")[:2], "\n"),
+			"fastpath's start and its own work before its first kernel request (RTM_NEWLINK IFLA_NET_NS_FD IFLA_IFNAME): decoding, lock, record, 90.0 ms"},
 	} {
 		r := NewResults()
 		r.Add(Record{Kind: KindText, Env: p.Env, Name: "timeline/" + p.Name + "/DEL", Text: NetlinkTimeline(tc.trace)})

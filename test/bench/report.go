@@ -401,6 +401,9 @@ func (rep *Report) heldBy(p Path, op string) string {
 		}
 		if gap := next - busy; gap > best {
 			best, held = gap, fmt.Sprintf("the programs' own work from %s to %s, %s ms", last, to, ms(gap))
+			if last == "exec fastpath" {
+				held = fmt.Sprintf("fastpath's start and its own work before its first kernel request (%s): decoding, lock, record, %s ms", to, ms(gap))
+			}
 		}
 	}
 	return fmt.Sprintf("%s (the longest piece of the traced call's %s ms)", held, ms(end))
