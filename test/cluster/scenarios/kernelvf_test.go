@@ -70,8 +70,8 @@ func vfByPCI(t *testing.T, vfs map[int]vfState, pci string) vfState {
 	return vfState{}
 }
 
-// createNAD creates a NetworkAttachmentDefinition of the test's own and
-// deletes it at the end.
+// createNAD creates a NetworkAttachmentDefinition of the test's own, on the
+// device plugin's pool resourceName (none if empty), and deletes it at the end.
 func createNAD(t *testing.T, name, resourceName, config string) {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -83,12 +83,15 @@ func createNAD(t *testing.T, name, resourceName, config string) {
 		t.Fatal(err)
 	}
 	nads := dyn.Resource(schema.GroupVersionResource{Group: "k8s.cni.cncf.io", Version: "v1", Resource: "network-attachment-definitions"}).Namespace("default")
+	md := map[string]any{"name": name, "namespace": "default"}
+	if resourceName != "" {
+		md["annotations"] = map[string]any{"k8s.v1.cni.cncf.io/resourceName": resourceName}
+	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "k8s.cni.cncf.io/v1",
 		"kind":       "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": name, "namespace": "default",
-			"annotations": map[string]any{"k8s.v1.cni.cncf.io/resourceName": resourceName}},
-		"spec": map[string]any{"config": config},
+		"metadata":   md,
+		"spec":       map[string]any{"config": config},
 	}}
 	if _, err := nads.Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create NAD %s: %v", name, err)
