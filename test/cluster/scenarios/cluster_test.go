@@ -139,21 +139,22 @@ func podSpec(name, networks, res string) *corev1.Pod {
 	return p
 }
 
-// runPods creates the pods and waits until each runs; it reports each pod's
-// time from creation to Running.
+// runPods creates the pods one after another, each once the one before runs,
+// and reports each pod's time from creation to Running. One at a time: in the
+// emulated NIC, VFs that igbvf opens at the same moment (several pods' ADDs)
+// can miss the PF's answer to their reset ("PF still resetting" in the
+// guest's kernel log) and then stay without carrier; the real NIC answers in
+// microseconds.
 func runPods(t *testing.T, pods ...*corev1.Pod) map[string]*corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
-	created := map[string]time.Time{}
+	out := map[string]*corev1.Pod{}
 	for _, p := range pods {
-		created[p.Name] = time.Now()
+		created := time.Now()
 		if _, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create pod %s: %v", p.Name, err)
 		}
 		t.Cleanup(func() { deletePods(t, p.Name) })
-	}
-	out := map[string]*corev1.Pod{}
-	for _, p := range pods {
 		waitFor(t, "pod "+p.Name+" Running", 5*time.Minute, func() (bool, error) {
 			got, err := cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 			if err != nil {
@@ -165,7 +166,7 @@ func runPods(t *testing.T, pods ...*corev1.Pod) map[string]*corev1.Pod {
 			out[p.Name] = got
 			return true, nil
 		})
-		t.Logf("pod %s: created to Running in %.1fs", p.Name, time.Since(created[p.Name]).Seconds())
+		t.Logf("pod %s: created to Running in %.1fs", p.Name, time.Since(created).Seconds())
 	}
 	return out
 }
@@ -221,7 +222,8 @@ func podPID(t *testing.T, uid string) string {
 	return ""
 }
 
-// inPod runs a command in the pod's network namespace.
+// inPod runs a command in the pod's network namespace. Call iproute2 as
+// /sbin/ip: busybox's nsenter runs its own applet for a bare "ip".
 func inPod(pid string, args ...string) (string, error) {
 	out, err := exec.Command("nsenter", append([]string{"-t", pid, "-n", "--"}, args...)...).CombinedOutput()
 	return string(out), err

@@ -88,7 +88,7 @@ func TestNodeReboot(t *testing.T) {
 		}
 		vf := vfByPCI(t, nodeVFs(t), st)
 		pid := podPID(t, oldUID)
-		out, err := inPod(pid, "ip", "link", "show", "net1")
+		out, err := inPod(pid, "/sbin/ip", "link", "show", "net1")
 		return err == nil && vf.Table.Vlan == 100, fmt.Errorf("VLAN %d, net1: %v %s", vf.Table.Vlan, err, out)
 	})
 	t.Logf("vf-keep back %.1fs after the daemons restarted", time.Since(start).Seconds())
