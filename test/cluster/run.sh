@@ -11,11 +11,13 @@ export PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0
 WORK=$(mktemp -d /tmp/fastpath-cluster.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/node/images" "$WORK/fastpath" "$WORK/cp"
+# Every stage line goes to out.log as well, for the summary at the end.
+say() { echo "$*" | tee -a "$WORK/out.log"; }
 
 T0=$(date +%s)
 t=$T0
 BIN=$("$HERE/build.sh")
-echo "cluster: stage $(printf '%-24s' 'cluster binaries') $(($(date +%s) - t))s (cache $BIN)"
+say "cluster: stage $(printf '%-24s' 'cluster binaries') $(($(date +%s) - t))s (cache $BIN)"
 
 t=$(date +%s)
 VERSION=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev)
@@ -37,10 +39,10 @@ for b in kubelet containerd containerd-shim-runc-v2 ctr multus ptp loopback host
 done
 mv "$WORK/sriovdp-standin" "$WORK/node/"
 cp "$HERE/node.sh" "$WORK/node/"
-echo "cluster: stage $(printf '%-24s' 'fastpath, images, tests') $(($(date +%s) - t))s"
+say "cluster: stage $(printf '%-24s' 'fastpath, images, tests') $(($(date +%s) - t))s"
 
 set +e
-"$WORK/cluster" -bin "$BIN" -node "$WORK/node" -repo "$ROOT" -work "$WORK/cp" -- "$@" 2>&1 | tee "$WORK/out.log"
+"$WORK/cluster" -bin "$BIN" -node "$WORK/node" -repo "$ROOT" -work "$WORK/cp" -- "$@" 2>&1 | tee -a "$WORK/out.log"
 rc=${PIPESTATUS[0]}
 set -e
 # The stages again, together: the host's, the node's (from the guest's boot) and each scenario's.

@@ -75,8 +75,9 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 }
 
-// nodeUp waits until the node is Ready with both device pools advertised and
-// the fastpath DaemonSet has installed the plugin. Every scenario starts here.
+// nodeUp waits until the node is Ready with both device pools advertised,
+// the fastpath DaemonSet has installed the plugin and no VF is held by a pod
+// of an earlier scenario. Every scenario starts here.
 func nodeUp(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -109,6 +110,17 @@ func nodeUp(t *testing.T) {
 		}
 		_, err = os.Stat("/opt/cni/bin/fastpath")
 		return err == nil, err
+	})
+	// A pod deleted with no grace period leaves the API server at once, before
+	// the kubelet has torn its sandbox down: wait until no VF is held, so that
+	// what the scenario records as found is the free node.
+	waitFor(t, "every VF free", 3*time.Minute, func() (bool, error) {
+		for id, vf := range nodeVFs(t) {
+			if vf.Table.Vlan != 0 || (vf.Driver == "igbvf" && vf.Netdev == "") {
+				return false, fmt.Errorf("VF %d (%s) held: VLAN %d, netdev %q", id, vf.PCI, vf.Table.Vlan, vf.Netdev)
+			}
+		}
+		return true, nil
 	})
 	t.Logf("node ready, fastpath installed: %.1fs after the scenario started", time.Since(start).Seconds())
 }
@@ -210,16 +222,24 @@ func deletePods(t *testing.T, names ...string) {
 // cgroupfs driver names after the pod's UID), whose namespaces are the pod's.
 func podPID(t *testing.T, uid string) string {
 	t.Helper()
+	pid, ok := findPodPID(uid)
+	if !ok {
+		t.Fatalf("no process of pod %s", uid)
+	}
+	return pid
+}
+
+// findPodPID is podPID for a caller that waits for the pod's processes.
+func findPodPID(uid string) (string, bool) {
 	key := "pod" + uid
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
 		if err == nil && strings.Contains(string(b), key) {
-			return filepath.Base(filepath.Dir(p))
+			return filepath.Base(filepath.Dir(p)), true
 		}
 	}
-	t.Fatalf("no process of pod %s", uid)
-	return ""
+	return "", false
 }
 
 // inPod runs a command in the pod's network namespace. Call iproute2 as

@@ -86,8 +86,12 @@ func TestNodeReboot(t *testing.T) {
 		if err != nil || p.Status.Phase != "Running" {
 			return false, fmt.Errorf("phase %s, net1 %v", p.Status.Phase, err)
 		}
+		// Processes of the pod again: its new sandbox (and net1 in it).
+		pid, ok := findPodPID(oldUID)
+		if !ok {
+			return false, fmt.Errorf("no process of the pod yet")
+		}
 		vf := vfByPCI(t, nodeVFs(t), st)
-		pid := podPID(t, oldUID)
 		out, err := inPod(pid, "/sbin/ip", "link", "show", "net1")
 		return err == nil && vf.Table.Vlan == 100, fmt.Errorf("VLAN %d, net1: %v %s", vf.Table.Vlan, err, out)
 	})
