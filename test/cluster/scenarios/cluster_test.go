@@ -75,13 +75,31 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 }
 
-// nodeUp waits until the node is Ready with both device pools advertised,
-// the fastpath DaemonSet has installed the plugin and no VF is held by a pod
-// of an earlier scenario. Every scenario starts here.
+// nodeUp waits until the node is ready (nodeReady) and no VF is held by a
+// pod of an earlier scenario. Every scenario starts here.
 func nodeUp(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
 	start := time.Now()
+	nodeReady(t)
+	// A pod deleted with no grace period leaves the API server at once, before
+	// the kubelet has torn its sandbox down: wait until no VF is held, so that
+	// what the scenario records as found is the free node.
+	waitFor(t, "every VF free", 3*time.Minute, func() (bool, error) {
+		for id, vf := range nodeVFs(t) {
+			if vf.Table.Vlan != 0 || (vf.Driver == "igbvf" && vf.Netdev == "") {
+				return false, fmt.Errorf("VF %d (%s) held: VLAN %d, netdev %q", id, vf.PCI, vf.Table.Vlan, vf.Netdev)
+			}
+		}
+		return true, nil
+	})
+	t.Logf("node ready, fastpath installed: %.1fs after the scenario started", time.Since(start).Seconds())
+}
+
+// nodeReady waits until the node is Ready with both device pools advertised
+// and the fastpath DaemonSet has installed the plugin.
+func nodeReady(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
 	waitFor(t, "node Ready with the SR-IOV pools", 10*time.Minute, func() (bool, error) {
 		n, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
@@ -111,18 +129,6 @@ func nodeUp(t *testing.T) {
 		_, err = os.Stat("/opt/cni/bin/fastpath")
 		return err == nil, err
 	})
-	// A pod deleted with no grace period leaves the API server at once, before
-	// the kubelet has torn its sandbox down: wait until no VF is held, so that
-	// what the scenario records as found is the free node.
-	waitFor(t, "every VF free", 3*time.Minute, func() (bool, error) {
-		for id, vf := range nodeVFs(t) {
-			if vf.Table.Vlan != 0 || (vf.Driver == "igbvf" && vf.Netdev == "") {
-				return false, fmt.Errorf("VF %d (%s) held: VLAN %d, netdev %q", id, vf.PCI, vf.Table.Vlan, vf.Netdev)
-			}
-		}
-		return true, nil
-	})
-	t.Logf("node ready, fastpath installed: %.1fs after the scenario started", time.Since(start).Seconds())
 }
 
 // podSpec is a pod of the test image that sleeps, on the networks of the

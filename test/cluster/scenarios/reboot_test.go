@@ -38,6 +38,29 @@ func killAll(t *testing.T, names ...string) {
 	}
 }
 
+// unmountUnder unmounts every mount point below the prefixes, the deepest
+// first.
+func unmountUnder(t *testing.T, prefixes ...string) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var points []string
+	for _, l := range strings.Split(string(b), "\n") {
+		// Field 5 is the mount point.
+		if f := strings.Fields(l); len(f) > 4 && slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(f[4], p) }) {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, m := range points {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			t.Logf("unmount %s: %v", m, err)
+		}
+	}
+}
+
 // TestNodeReboot: the node "reboots" with two pods on VFs: the kubelet,
 // containerd, the shims and every pod process are killed, the pods' network
 // namespaces and /run's runtime state are gone; one pod is deleted from the
@@ -56,15 +79,16 @@ func TestNodeReboot(t *testing.T) {
 	killAll(t, "kubelet", "containerd", "containerd-shim-runc-v2")
 	time.Sleep(2 * time.Second)
 	killAll(t) // pod processes the shims' death left behind
-	// What a reboot clears: the namespaces' bind mounts and the runtime state in /run.
+	// What a reboot clears: the mounts in /run (the namespaces' bind mounts,
+	// the sandboxes' shm) and the runtime state there.
+	unmountUnder(t, "/run/netns/", "/run/containerd/")
 	nss, _ := filepath.Glob("/run/netns/*")
 	for _, ns := range nss {
-		_ = syscall.Unmount(ns, syscall.MNT_DETACH)
 		_ = os.Remove(ns)
 	}
 	for _, d := range []string{"/run/containerd", "/run/k8s.cni.cncf.io"} {
 		if err := os.RemoveAll(d); err != nil {
-			t.Logf("remove %s: %v", d, err)
+			t.Fatalf("remove %s: %v", d, err)
 		}
 	}
 	if err := cs.CoreV1().Pods("default").Delete(ctx, "vf-gone", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
@@ -76,7 +100,7 @@ func TestNodeReboot(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	nodeUp(t)
+	nodeReady(t)
 	waitFor(t, "vf-keep running again in a new sandbox", 5*time.Minute, func() (bool, error) {
 		p, err := cs.CoreV1().Pods("default").Get(ctx, "vf-keep", metav1.GetOptions{})
 		if err != nil {
