@@ -158,11 +158,8 @@ func podSpec(name, networks, res string) *corev1.Pod {
 }
 
 // runPods creates the pods one after another, each once the one before runs,
-// and reports each pod's time from creation to Running. One at a time: in the
-// emulated NIC, VFs that igbvf opens at the same moment (several pods' ADDs)
-// can miss the PF's answer to their reset ("PF still resetting" in the
-// guest's kernel log) and then stay without carrier; the real NIC answers in
-// microseconds.
+// and reports each pod's time from creation to Running: one at a time, so
+// that the time is the pod's own on the guest's single vCPU.
 func runPods(t *testing.T, pods ...*corev1.Pod) map[string]*corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
