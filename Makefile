@@ -56,8 +56,8 @@ demo: deps
 # A one-node Kubernetes cluster (test/cluster): control plane on this machine, the emulated
 # SR-IOV guest as the node (containerd, kubelet, Multus, a device plugin), deployments/
 # applied through the API server, scenarios run on the node. Builds Kubernetes, etcd,
-# containerd and Multus once (cached in /var/cache/fastpath-cluster): about 15 min of both
-# cores on an idle machine, far longer on a shared one. Not part of make test yet.
+# containerd and Multus once (cached in /var/cache/fastpath-cluster): 23 min measured on
+# both cores shared with other test runs (load average about 7). Not part of make test yet.
 cluster: deps
 	test/cluster/run.sh
 

@@ -5,11 +5,12 @@
 # Builds, all static (CGO_ENABLED=0), from this module's pinned versions (go.mod):
 #   host:  etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 #   node:  kubelet, containerd, containerd-shim-runc-v2, ctr, multus (thin plugin),
-#          ptp, host-local, loopback (the default network), pause, sriovdp-standin
-#   tools: mkimages
+#          ptp, host-local, loopback (the default network)
+# The test bed's own commands (cmd/) are not cached here: run.sh builds them every run.
 # The cache key is a hash of go.mod, go.sum and this script, so a second run on the same
 # machine (CI keeps /var/cache) finds the binaries; Go's own build cache makes a rebuild
-# after a version bump incremental. A cold build takes ~10-15 min of both cores.
+# after a version bump incremental. A cold build took 23 min here (2 cores shared with
+# other test runs, load average about 7), 22 s of it downloading modules.
 #
 # Env: FASTPATH_CLUSTER_CACHE (default /var/cache/fastpath-cluster)
 set -euo pipefail
@@ -46,8 +47,7 @@ go build -trimpath -tags no_btrfs,no_devmapper,no_zfs \
   k8s.io/kubernetes/cmd/kube-scheduler \
   github.com/containernetworking/plugins/plugins/main/ptp \
   github.com/containernetworking/plugins/plugins/main/loopback \
-  github.com/containernetworking/plugins/plugins/ipam/host-local \
-  ./cmd/pause ./cmd/sriovdp-standin ./cmd/mkimages >&2
+  github.com/containernetworking/plugins/plugins/ipam/host-local >&2
 # go build names etcd's main package (go.etcd.io/etcd/server/v3) "server".
 mv "$OUT.tmp/server" "$OUT.tmp/etcd"
 echo "build.sh: built in $(($(date +%s) - start))s into $OUT" >&2

@@ -34,6 +34,8 @@ esac
 
 t0=$(date +%s)
 stage() { echo "cluster-node: $1 after $(($(date +%s) - t0))s"; }
+# The kernel's boot and the test guest's /init (modules, PF, VFs) until here.
+echo "cluster-node: guest booted, PF and VFs up: $(cut -d' ' -f1 /proc/uptime)s of guest uptime"
 
 # --- network: the user-network address for the API server, the PF's production name -----
 PF=$FASTPATH_PF

@@ -75,12 +75,31 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 }
 
-// nodeUp waits until the node is Ready with both device pools advertised and
-// the fastpath DaemonSet has installed the plugin. Every scenario starts here.
+// nodeUp waits until the node is ready (nodeReady) and no VF is held by a
+// pod of an earlier scenario. Every scenario starts here.
 func nodeUp(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
 	start := time.Now()
+	nodeReady(t)
+	// A pod deleted with no grace period leaves the API server at once, before
+	// the kubelet has torn its sandbox down: wait until no VF is held, so that
+	// what the scenario records as found is the free node.
+	waitFor(t, "every VF free", 3*time.Minute, func() (bool, error) {
+		for id, vf := range nodeVFs(t) {
+			if vf.Table.Vlan != 0 || (vf.Driver == "igbvf" && vf.Netdev == "") {
+				return false, fmt.Errorf("VF %d (%s) held: VLAN %d, netdev %q", id, vf.PCI, vf.Table.Vlan, vf.Netdev)
+			}
+		}
+		return true, nil
+	})
+	t.Logf("node ready, fastpath installed: %.1fs after the scenario started", time.Since(start).Seconds())
+}
+
+// nodeReady waits until the node is Ready with both device pools advertised
+// and the fastpath DaemonSet has installed the plugin.
+func nodeReady(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
 	waitFor(t, "node Ready with the SR-IOV pools", 10*time.Minute, func() (bool, error) {
 		n, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
@@ -110,7 +129,6 @@ func nodeUp(t *testing.T) {
 		_, err = os.Stat("/opt/cni/bin/fastpath")
 		return err == nil, err
 	})
-	t.Logf("node ready, fastpath installed: %.1fs after the scenario started", time.Since(start).Seconds())
 }
 
 // podSpec is a pod of the test image that sleeps, on the networks of the
@@ -139,21 +157,19 @@ func podSpec(name, networks, res string) *corev1.Pod {
 	return p
 }
 
-// runPods creates the pods and waits until each runs; it reports each pod's
-// time from creation to Running.
+// runPods creates the pods one after another, each once the one before runs,
+// and reports each pod's time from creation to Running: one at a time, so
+// that the time is the pod's own on the guest's single vCPU.
 func runPods(t *testing.T, pods ...*corev1.Pod) map[string]*corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
-	created := map[string]time.Time{}
+	out := map[string]*corev1.Pod{}
 	for _, p := range pods {
-		created[p.Name] = time.Now()
+		created := time.Now()
 		if _, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create pod %s: %v", p.Name, err)
 		}
 		t.Cleanup(func() { deletePods(t, p.Name) })
-	}
-	out := map[string]*corev1.Pod{}
-	for _, p := range pods {
 		waitFor(t, "pod "+p.Name+" Running", 5*time.Minute, func() (bool, error) {
 			got, err := cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 			if err != nil {
@@ -165,7 +181,7 @@ func runPods(t *testing.T, pods ...*corev1.Pod) map[string]*corev1.Pod {
 			out[p.Name] = got
 			return true, nil
 		})
-		t.Logf("pod %s: created to Running in %.1fs", p.Name, time.Since(created[p.Name]).Seconds())
+		t.Logf("pod %s: created to Running in %.1fs", p.Name, time.Since(created).Seconds())
 	}
 	return out
 }
@@ -209,19 +225,28 @@ func deletePods(t *testing.T, names ...string) {
 // cgroupfs driver names after the pod's UID), whose namespaces are the pod's.
 func podPID(t *testing.T, uid string) string {
 	t.Helper()
+	pid, ok := findPodPID(uid)
+	if !ok {
+		t.Fatalf("no process of pod %s", uid)
+	}
+	return pid
+}
+
+// findPodPID is podPID for a caller that waits for the pod's processes.
+func findPodPID(uid string) (string, bool) {
 	key := "pod" + uid
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
 		if err == nil && strings.Contains(string(b), key) {
-			return filepath.Base(filepath.Dir(p))
+			return filepath.Base(filepath.Dir(p)), true
 		}
 	}
-	t.Fatalf("no process of pod %s", uid)
-	return ""
+	return "", false
 }
 
-// inPod runs a command in the pod's network namespace.
+// inPod runs a command in the pod's network namespace. Call iproute2 as
+// /sbin/ip: busybox's nsenter runs its own applet for a bare "ip".
 func inPod(pid string, args ...string) (string, error) {
 	out, err := exec.Command("nsenter", append([]string{"-t", pid, "-n", "--"}, args...)...).CombinedOutput()
 	return string(out), err

@@ -70,8 +70,8 @@ func vfByPCI(t *testing.T, vfs map[int]vfState, pci string) vfState {
 	return vfState{}
 }
 
-// createNAD creates a NetworkAttachmentDefinition of the test's own and
-// deletes it at the end.
+// createNAD creates a NetworkAttachmentDefinition of the test's own, on the
+// device plugin's pool resourceName (none if empty), and deletes it at the end.
 func createNAD(t *testing.T, name, resourceName, config string) {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -83,12 +83,15 @@ func createNAD(t *testing.T, name, resourceName, config string) {
 		t.Fatal(err)
 	}
 	nads := dyn.Resource(schema.GroupVersionResource{Group: "k8s.cni.cncf.io", Version: "v1", Resource: "network-attachment-definitions"}).Namespace("default")
+	md := map[string]any{"name": name, "namespace": "default"}
+	if resourceName != "" {
+		md["annotations"] = map[string]any{"k8s.v1.cni.cncf.io/resourceName": resourceName}
+	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "k8s.cni.cncf.io/v1",
 		"kind":       "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": name, "namespace": "default",
-			"annotations": map[string]any{"k8s.v1.cni.cncf.io/resourceName": resourceName}},
-		"spec": map[string]any{"config": config},
+		"metadata":   md,
+		"spec":       map[string]any{"config": config},
 	}}
 	if _, err := nads.Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create NAD %s: %v", name, err)
@@ -179,7 +182,7 @@ func TestKernelVF(t *testing.T) {
 			t.Errorf("pod %s: VF %s VLAN %d on the PF, want %d", name, pci, vf.Table.Vlan, wantVLAN)
 		}
 		pids[name] = podPID(t, string(pod.UID))
-		out, err := inPod(pids[name], "ip", "-o", "addr", "show", "dev", "net1")
+		out, err := inPod(pids[name], "/sbin/ip", "-o", "addr", "show", "dev", "net1")
 		if err != nil {
 			t.Fatalf("pod %s: ip addr: %v: %s", name, err, out)
 		}
@@ -193,7 +196,7 @@ func TestKernelVF(t *testing.T) {
 				t.Errorf("pod %s: MAC %s in network-status, %s on the PF, want %s", name, st.Mac, vf.Table.Mac, want)
 			}
 			// Through netlink in the pod's namespace: /sys is the node's.
-			link, err := inPod(pids[name], "ip", "-o", "link", "show", "dev", "net1")
+			link, err := inPod(pids[name], "/sbin/ip", "-o", "link", "show", "dev", "net1")
 			if err != nil || !strings.Contains(link, "link/ether "+want+" ") {
 				t.Errorf("pod %s: net1 %q (%v), want MAC %s", name, link, err, want)
 			}
@@ -210,10 +213,21 @@ func TestKernelVF(t *testing.T) {
 		}
 		// What the PF and both pods show, for the failure message.
 		pf, _ := exec.Command("ip", "link", "show", pfName).CombinedOutput()
-		a, _ := inPod(pids["vf-a"], "ip", "-d", "addr", "show", "dev", "net1")
-		n, _ := inPod(pids["vf-a"], "ip", "neigh")
-		b, _ := inPod(pids["vf-b"], "ip", "-s", "link", "show", "dev", "net1")
-		return false, fmt.Errorf("%v: %s\nPF: %s\nvf-a: %s%s\nvf-b: %s", err, out, pf, a, n, b)
+		a, _ := inPod(pids["vf-a"], "/sbin/ip", "-d", "addr", "show", "dev", "net1")
+		n, _ := inPod(pids["vf-a"], "/sbin/ip", "neigh")
+		b, _ := inPod(pids["vf-b"], "/sbin/ip", "-s", "link", "show", "dev", "net1")
+		// igbvf's own account: a VF that missed the PF's reset answer says so.
+		klog, _ := exec.Command("dmesg").Output()
+		var vfLog []string
+		for _, l := range strings.Split(string(klog), "\n") {
+			if strings.Contains(l, "igbvf") {
+				vfLog = append(vfLog, l)
+			}
+		}
+		if len(vfLog) > 12 {
+			vfLog = vfLog[len(vfLog)-12:]
+		}
+		return false, fmt.Errorf("%v: %s\nPF: %s\nvf-a: %s%s\nvf-b: %s\nkernel: %s", err, out, pf, a, n, b, strings.Join(vfLog, "\n"))
 	})
 	if out, err := inPod(pids["vf-b"], "ping", "-c", "2", "-W", "2", ips["vf-a"]); err != nil {
 		t.Errorf("vf-b cannot ping vf-a: %v: %s", err, out)

@@ -58,7 +58,7 @@ func TestDaemonSetRollout(t *testing.T) {
 	if vf.Table.Vlan != 100 || vf.Netdev != "" {
 		t.Errorf("after the rollout VF %s: VLAN %d, netdev %q on the node; want 100 and in the pod", pci, vf.Table.Vlan, vf.Netdev)
 	}
-	if out, err := inPod(pid, "ip", "link", "show", "net1"); err != nil {
+	if out, err := inPod(pid, "/sbin/ip", "link", "show", "net1"); err != nil {
 		t.Errorf("after the rollout the pod has no net1: %v: %s", err, out)
 	}
 	deletePods(t, "vf-roll")

@@ -319,6 +319,11 @@ func (p *plugin) Allocate(_ context.Context, req *dp.AllocateRequest) (*dp.Alloc
 			}
 			info := &nadv1.DeviceInfo{Type: nadv1.DeviceInfoTypePCI, Version: nadv1.DeviceInfoVersion,
 				Pci: &nadv1.PciDevice{PciAddress: v.pci, PfPciAddress: v.pfPCI}}
+			// A VF allocated before left its file (nothing removes it when the
+			// pod goes): replaced, as the SR-IOV network device plugin does.
+			if err := nadutils.CleanDeviceInfoForDP(p.resource, v.pci); err != nil {
+				return nil, fmt.Errorf("allocate %s: old device-info of %s: %w", p.resource, v.pci, err)
+			}
 			if err := nadutils.SaveDeviceInfoForDP(p.resource, v.pci, info); err != nil {
 				return nil, fmt.Errorf("allocate %s: device-info of %s: %w", p.resource, v.pci, err)
 			}
