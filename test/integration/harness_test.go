@@ -187,3 +187,18 @@ var (
 )
 
 func hostLink(t *testing.T, name string) cnitest.LinkState { return cnitest.HostLink(t, name) }
+
+// asFound checks that the node is as it was before an ADD (before is its
+// first VF's state then): the VF, no record or claim, no lease.
+func (nd *node) asFound(t *testing.T, before cnitest.LinkState, when string) {
+	t.Helper()
+	if after := hostLink(t, nd.vfs[0]); after != before {
+		t.Errorf("VF %s: %+v, was %+v", when, after, before)
+	}
+	if got := nd.StateFiles(); len(got) != 0 {
+		t.Errorf("state files %s: %v", when, got)
+	}
+	if got := nd.Leases(); len(got) != 0 {
+		t.Errorf("leases %s: %v", when, got)
+	}
+}

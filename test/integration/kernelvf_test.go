@@ -69,15 +69,7 @@ func TestAddCheckDel(t *testing.T) {
 	}
 
 	must(t, nd.Del(l, r))
-	if after := hostLink(t, nd.vfs[0]); after != before {
-		t.Errorf("after DEL %+v, before ADD %+v", after, before)
-	}
-	if got := nd.Leases(); len(got) != 0 {
-		t.Errorf("leases after DEL = %v", got)
-	}
-	if got := nd.StateFiles(); len(got) != 0 {
-		t.Errorf("state after DEL = %v", got)
-	}
+	nd.asFound(t, before, "after DEL")
 	must(t, nd.Del(l, r))
 }
 
@@ -266,15 +258,7 @@ func TestBadConfigChangesNothing(t *testing.T) {
 			if cniCode(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("ADD = %v (code %d), want code 7 naming %s", err, cniCode(err), tc.want)
 			}
-			if after := hostLink(t, nd.vfs[0]); after != before {
-				t.Errorf("host changed: %+v, was %+v", after, before)
-			}
-			if got := nd.StateFiles(); len(got) != 0 {
-				t.Errorf("state written: %v", got)
-			}
-			if got := nd.Leases(); len(got) != 0 {
-				t.Errorf("lease taken: %v", got)
-			}
+			nd.asFound(t, before, "after the refused ADD")
 		})
 	}
 }
@@ -338,15 +322,7 @@ func TestRollbackOnNameClash(t *testing.T) {
 	if err == nil {
 		t.Fatal("ADD succeeded into a pod that has net1 already")
 	}
-	if after := hostLink(t, nd.vfs[0]); after != before {
-		t.Errorf("VF not restored: %+v, was %+v", after, before)
-	}
-	if got := nd.StateFiles(); len(got) != 0 {
-		t.Errorf("state after rollback = %v", got)
-	}
-	if got := nd.Leases(); len(got) != 0 {
-		t.Errorf("leases after rollback = %v", got)
-	}
+	nd.asFound(t, before, "after the rollback")
 }
 
 // DEL works with the namespace already gone, with no CNI_NETNS, and with the
@@ -485,15 +461,7 @@ func TestPFPortRefusals(t *testing.T) {
 			if cniCode(err) != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), tc.want[1]) {
 				t.Errorf("STATUS = %v (code %d), want code 7 naming %q", err, cniCode(err), tc.want[1])
 			}
-			if after := hostLink(t, nd.vfs[0]); after != before {
-				t.Errorf("host changed: %+v, was %+v", after, before)
-			}
-			if got := nd.StateFiles(); len(got) != 0 {
-				t.Errorf("state written: %v", got)
-			}
-			if got := nd.Leases(); len(got) != 0 {
-				t.Errorf("lease taken: %v", got)
-			}
+			nd.asFound(t, before, "after the refused ADD")
 		})
 	}
 	// Without PF-side settings the switchdev PF's VF attaches.
