@@ -56,8 +56,9 @@ demo: deps
 # A one-node Kubernetes cluster (test/cluster): control plane on this machine, the emulated
 # SR-IOV guest as the node (containerd, kubelet, Multus, a device plugin), deployments/
 # applied through the API server, scenarios run on the node. Builds Kubernetes, etcd,
-# containerd and Multus once (cached in /var/cache/fastpath-cluster): 23 min measured on
-# both cores shared with other test runs (load average about 7). Not part of make test yet.
+# containerd and Multus once (cached in /var/cache/fastpath-cluster): 10 min measured on the
+# idle 2-core machine with empty caches, 23 min with both cores shared (load average about 7);
+# the scenarios then take about 9-11 min. .ci/run runs it after make test.
 cluster: deps
 	test/cluster/run.sh
 
@@ -72,8 +73,10 @@ reliability: deps
 # every cell of the configuration matrix (test/bench Paths), each against its own floor
 # (process starts + the bare kernel calls), in the emulated SR-IOV guest (kernel VF and vfio
 # VF cells, host-device, 7 VFs in parallel, strace, timelines, pprof) and on this machine
-# (vhost-user cells on OVS-DPDK, scale curve). About 25-30 min on the loaded 2-core test
-# machine. BENCH_ARGS go to test/bench/host (-h lists them; -guest-only picks cells).
+# (vhost-user cells on OVS-DPDK, scale curve); with the pod start-up figures of the last
+# `make cluster` (bin/cluster-startup.txt) when there are any. About 9 min on the idle
+# 2-core test machine, 25-30 min on a loaded one. BENCH_ARGS go to test/bench/host (-h
+# lists them; -guest-only picks cells).
 .PHONY: bench
 bench: deps
 	$(GO) run ./test/bench/host $(BENCH_ARGS)

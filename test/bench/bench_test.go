@@ -153,12 +153,14 @@ func TestFloorAndRatios(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	rep := &Report{R: fakeResults(), Date: "today", Commit: "abc<d>", SVGName: "benchmarks.svg"}
+	rep := &Report{R: fakeResults(), Date: "today", Commit: "abc<d>", SVGName: "benchmarks.svg",
+		ClusterStartup: "2026-12-02 12:00 UTC, commit 1da80b5, exit 0\n  startup_test.go:44: pod start-up, + fastpath kernel VF: median 23.3s (min 17.6s, max 31.9s, 3 pods)\n"}
 	md := rep.Markdown()
 	for _, want := range []string{
 		"| kernel VF, mac, mtu, trust off + host-local | guest | ADD |", "(1.92x)", "**not met**", "Compare ratios",
 		"at most 0.6x sriov-cni's (305 ms", "worst 3.00x: kernel VF, mac, mtu, trust off, no IPAM ADD", "| 1024 | 4096 |", "### ADD: wall-clock time per syscall", "vfio (guest): one\n  two", "![",
 		"netlink 2.3, pf-side 20.5", "kernel reports carrier",
+		"not this run: 2026-12-02 12:00 UTC, commit 1da80b5, exit 0.", "| + fastpath kernel VF | 3 | 17.6 | 23.3 | 31.9 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

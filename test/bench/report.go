@@ -256,6 +256,9 @@ type Report struct {
 	Date, Commit string
 	// SVGName is the chart's file name beside the markdown.
 	SVGName string
+	// ClusterStartup is the pod start-up report of the last `make cluster`
+	// (test/cluster/run.sh writes it), "" when there is none.
+	ClusterStartup string
 }
 
 func ms(v float64) string {
@@ -540,6 +543,14 @@ func (rep *Report) Markdown() string {
 
 	w("## Parallel: all 7 VFs at once\n\n")
 	w("%s\n", rep.parallelTable())
+
+	if t := rep.clusterTable(); t != "" {
+		w("## Pod start-up on Kubernetes (make cluster)\n\n")
+		w("From the last `make cluster` on this machine, not this run: %s. One pod at a time, created\n", rep.clusterRun())
+		w("through the API server to Running (test/cluster, TestStartupTime), on the one-node cluster\n")
+		w("whose node is the emulated guest: its kubelet, containerd and Multus run under TCG too, so\n")
+		w("a pod's start-up there is seconds, and a few pods do not tell the two rows apart.\n\n%s\n", t)
+	}
 
 	w("## Scale: discovery and state handling against the VF count\n\n")
 	w("A fake sysfs tree (`test/fakesysfs`) of %d PFs with N VFs each, every VF but one attached\n", ScalePFs)
@@ -836,6 +847,29 @@ func (rep *Report) scaleTable() string {
 			us(look.P50), us(add.P50), us(add.P90), us(del.P50), us(del.P90), ratio(add.P50/base))
 	}
 	return b.String()
+}
+
+// clusterLine is a start-up line of TestStartupTime.
+var clusterLine = regexp.MustCompile(`pod start-up, (.+): median ([0-9.]+)s \(min ([0-9.]+)s, max ([0-9.]+)s, ([0-9]+) pods\)`)
+
+// clusterTable is the pod start-up table of ClusterStartup, "" without one.
+func (rep *Report) clusterTable() string {
+	var b strings.Builder
+	for _, l := range strings.Split(rep.ClusterStartup, "\n") {
+		if m := clusterLine.FindStringSubmatch(l); m != nil {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", m[1], m[5], m[3], m[2], m[4])
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "| pod networks | pods | min s | median s | max s |\n| --- | ---: | ---: | ---: | ---: |\n" + b.String()
+}
+
+// clusterRun is ClusterStartup's first line: when and at which commit.
+func (rep *Report) clusterRun() string {
+	first, _, _ := strings.Cut(rep.ClusterStartup, "\n")
+	return strings.TrimSpace(first)
 }
 
 // Tables is the part of the report worth printing on a terminal.

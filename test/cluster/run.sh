@@ -48,4 +48,9 @@ set -e
 # The stages again, together: the host's, the node's (from the guest's boot) and each scenario's.
 echo "cluster: summary (exit $rc, $(($(date +%s) - T0))s in all)"
 grep -aE '^(cluster: stage|cluster-node: |--- (PASS|FAIL|SKIP))|node ready, fastpath installed|pod start-up' "$WORK/out.log" | sed 's/^/  /' || true
+# The pod start-up figures, for make bench's report (docs/benchmarks.md).
+if grep -aq 'pod start-up' "$WORK/out.log"; then
+  mkdir -p "$ROOT/bin"
+  { echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $VERSION, exit $rc"; grep -a 'pod start-up' "$WORK/out.log"; } >"$ROOT/bin/cluster-startup.txt"
+fi
 exit "$rc"

@@ -35,20 +35,21 @@ import (
 )
 
 var (
-	opts       bench.Options
-	rounds     = flag.Int("rounds", 5, "rounds of parallel ADDs of all 7 VFs (guest)")
-	scaleList  = flag.String("scale", "8,64,256,1024", "VFs per PF of the scale curve")
-	scaleIters = flag.Int("scale-iters", 300, "measured ADDs and DELs per point of the scale curve")
-	diskDir    = flag.String("state-disk", "/var/tmp", "a directory on disk, for the state handling on a disk (the scale table's last row)")
-	out        = flag.String("out", "docs/benchmarks.md", "the report")
-	svgOut     = flag.String("svg", "docs/benchmarks.svg", "the chart (a name beside the report is linked from it)")
-	skip       = flag.String("skip", "", "comma-separated parts to leave out: guest, vhost, scale")
-	guestLog   = flag.String("guest-log", "", "also write the guest console to this file")
-	fromLog    = flag.String("from-guest-log", "", "read the guest's records from this console log instead of booting the guest")
-	saveTo     = flag.String("save", "", "also write every record of the run to this file (re-render with -from)")
-	from       = flag.String("from", "", "measure nothing: render the records a -save wrote")
-	guestOnly  = flag.String("guest-only", "", "passed to the guest payload's -only (sections: version, kernel-hostlocal, ...)")
-	timeout    = flag.Duration("guest-timeout", 45*time.Minute, "bound on the guest run")
+	opts           bench.Options
+	rounds         = flag.Int("rounds", 5, "rounds of parallel ADDs of all 7 VFs (guest)")
+	scaleList      = flag.String("scale", "8,64,256,1024", "VFs per PF of the scale curve")
+	scaleIters     = flag.Int("scale-iters", 300, "measured ADDs and DELs per point of the scale curve")
+	diskDir        = flag.String("state-disk", "/var/tmp", "a directory on disk, for the state handling on a disk (the scale table's last row)")
+	out            = flag.String("out", "docs/benchmarks.md", "the report")
+	svgOut         = flag.String("svg", "docs/benchmarks.svg", "the chart (a name beside the report is linked from it)")
+	skip           = flag.String("skip", "", "comma-separated parts to leave out: guest, vhost, scale")
+	guestLog       = flag.String("guest-log", "", "also write the guest console to this file")
+	fromLog        = flag.String("from-guest-log", "", "read the guest's records from this console log instead of booting the guest")
+	saveTo         = flag.String("save", "", "also write every record of the run to this file (re-render with -from)")
+	from           = flag.String("from", "", "measure nothing: render the records a -save wrote")
+	clusterStartup = flag.String("cluster-startup", "bin/cluster-startup.txt", "the pod start-up report of the last make cluster, shown if present")
+	guestOnly      = flag.String("guest-only", "", "passed to the guest payload's -only (sections: version, kernel-hostlocal, ...)")
+	timeout        = flag.Duration("guest-timeout", 45*time.Minute, "bound on the guest run")
 )
 
 func main() {
@@ -147,6 +148,9 @@ func run() int {
 func write(results *bench.Results, date, commit string, start time.Time) bool {
 	ok := true
 	rep := &bench.Report{R: results, Date: date, Commit: commit, SVGName: relName(*out, *svgOut)}
+	if b, err := os.ReadFile(*clusterStartup); err == nil {
+		rep.ClusterStartup = string(b)
+	}
 	for _, f := range []struct{ path, body string }{{*out, rep.Markdown()}, {*svgOut, rep.SVG()}} {
 		err := os.MkdirAll(filepath.Dir(f.path), 0o755)
 		if err == nil {
