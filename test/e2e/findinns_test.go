@@ -27,36 +27,12 @@ func TestFindInNSWhileLinksChange(t *testing.T) {
 	const idx = 6
 	pci, name := nc.vfs[idx], nc.names[idx]
 	pod := cnitest.Pod(t)
-	podNS, err := netns.GetFromPath(pod.Path())
-	must(t, err)
-	t.Cleanup(func() { podNS.Close() })
-	// One handle for the lookups, one for the goroutine that changes links:
-	// a handle serves one request at a time.
-	h, err := netlink.NewHandleAt(podNS)
-	must(t, err)
-	t.Cleanup(h.Close)
+	host, podNS, h := vfRenamedInPod(t, pod, name)
+	// A second handle for the goroutine that changes links: a handle
+	// serves one request at a time.
 	churnH, err := netlink.NewHandleAt(podNS)
 	must(t, err)
 	defer churnH.Close()
-
-	host, err := netns.Get()
-	must(t, err)
-	t.Cleanup(func() { host.Close() })
-	vf, err := netlink.LinkByName(name)
-	must(t, err)
-	must(t, netlink.LinkSetNsFd(vf, int(podNS)))
-	t.Cleanup(func() {
-		l, err := h.LinkByName("renamed")
-		if err == nil {
-			err = errors.Join(h.LinkSetName(l, name), h.LinkSetNsFd(l, int(host)))
-		}
-		if err != nil {
-			t.Errorf("returning VF %s to the host as %s: %v", pci, name, err)
-		}
-	})
-	vf, err = h.LinkByName(name)
-	must(t, err)
-	must(t, h.LinkSetName(vf, "renamed"))
 
 	// Enough links that one dump takes many messages, and one link that a
 	// goroutine adds and deletes meanwhile.
@@ -113,35 +89,13 @@ func TestFindInNSByBusInfo(t *testing.T) {
 	nc := findNIC(t)
 	const idx = 5
 	pci, name := nc.vfs[idx], nc.names[idx]
-	pod := cnitest.Pod(t)
-	podNS, err := netns.GetFromPath(pod.Path())
-	must(t, err)
-	t.Cleanup(func() { podNS.Close() })
-	h, err := netlink.NewHandleAt(podNS)
-	must(t, err)
-	t.Cleanup(h.Close)
-	host, err := netns.Get()
-	must(t, err)
-	t.Cleanup(func() { host.Close() })
 	hostH, err := netlink.NewHandle()
 	must(t, err)
 	t.Cleanup(hostH.Close)
-
 	vf, err := netlink.LinkByName(name)
 	must(t, err)
 	orig := &sriov.NetdevState{Name: name, MAC: vf.Attrs().HardwareAddr.String(), MTU: vf.Attrs().MTU, Up: vf.Attrs().Flags&net.FlagUp != 0}
-	must(t, netlink.LinkSetNsFd(vf, int(podNS)))
-	t.Cleanup(func() {
-		// Only if the test failed before Restore: return it as found.
-		if l, err := h.LinkByName("renamed"); err == nil {
-			if err := errors.Join(h.LinkSetName(l, name), h.LinkSetNsFd(l, int(host))); err != nil {
-				t.Errorf("returning VF %s to the host as %s: %v", pci, name, err)
-			}
-		}
-	})
-	vf, err = h.LinkByName(name)
-	must(t, err)
-	must(t, h.LinkSetName(vf, "renamed"))
+	host, podNS, h := vfRenamedInPod(t, cnitest.Pod(t), name)
 	// Links that name no device (a veth) or another (a bridge: "N/A").
 	must(t, h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "va"}, PeerName: "vb"}))
 	must(t, h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}))
@@ -206,4 +160,40 @@ func TestReadOwnNetdevOldKernel(t *testing.T) {
 			t.Errorf("old kernel %v: ReadOwnNetdev of %s as VF %s = %v, want ErrUnsafeNetdev naming %s", old, vf.Netdev, other.PCI, err, vf.PCI)
 		}
 	}
+}
+
+// vfRenamedInPod moves the host's VF netdev name into pod as "renamed", as a
+// pod that renamed its VF, and returns the host's and the pod's namespaces
+// and a netlink handle in the pod's. At cleanup a VF still there goes back
+// to the host as name; one that is neither there nor on the host is an
+// error.
+func vfRenamedInPod(t *testing.T, pod ns.NetNS, name string) (host, podNS netns.NsHandle, h *netlink.Handle) {
+	t.Helper()
+	podNS, err := netns.GetFromPath(pod.Path())
+	must(t, err)
+	t.Cleanup(func() { podNS.Close() })
+	h, err = netlink.NewHandleAt(podNS)
+	must(t, err)
+	t.Cleanup(h.Close)
+	host, err = netns.Get()
+	must(t, err)
+	t.Cleanup(func() { host.Close() })
+	vf, err := netlink.LinkByName(name)
+	must(t, err)
+	must(t, netlink.LinkSetNsFd(vf, int(podNS)))
+	t.Cleanup(func() {
+		l, err := h.LinkByName("renamed")
+		if err == nil {
+			err = errors.Join(h.LinkSetName(l, name), h.LinkSetNsFd(l, int(host)))
+		} else if _, herr := netlink.LinkByName(name); herr == nil {
+			err = nil // back on the host already (Restore)
+		}
+		if err != nil {
+			t.Errorf("returning VF %s to the host: %v", name, err)
+		}
+	})
+	vf, err = h.LinkByName(name)
+	must(t, err)
+	must(t, h.LinkSetName(vf, "renamed"))
+	return host, podNS, h
 }
