@@ -130,8 +130,8 @@ func macRequested(rec *state.Record) bool {
 	if err != nil {
 		return true
 	}
-	s, err := conf.Resolve(args)
-	return err != nil || s.MAC != nil
+	mac, err := conf.ResolveMAC(args)
+	return err != nil || mac != nil
 }
 
 // checkPF verifies the PF side against the config.

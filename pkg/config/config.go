@@ -123,7 +123,7 @@ func (c *NetConf) Resolve(args *Args) (*Settings, error) {
 		s.DeviceInfoFile = f
 	}
 	var err error
-	if s.MAC, err = c.resolveMAC(args); err != nil {
+	if s.MAC, err = c.ResolveMAC(args); err != nil {
 		return nil, err
 	}
 	if err := c.resolveVlan(s); err != nil {
@@ -162,10 +162,11 @@ func (c *NetConf) Device() string {
 	return strings.ToLower(c.PCIBusID)
 }
 
-// resolveMAC validates every MAC source, so that a bad config "mac" shows at
+// ResolveMAC validates every MAC source, so that a bad config "mac" shows at
 // once and not only for the first pod that comes without an override, and
-// returns the one that wins.
-func (c *NetConf) resolveMAC(args *Args) (net.HardwareAddr, error) {
+// returns the one that wins (nil: none). Unlike Resolve it needs no node
+// settings, so that it serves a record's config, which is never bound.
+func (c *NetConf) ResolveMAC(args *Args) (net.HardwareAddr, error) {
 	argMAC := ""
 	if args != nil {
 		argMAC = args.MAC

@@ -350,6 +350,34 @@ func TestResolveLeavesConfigAlone(t *testing.T) {
 	}
 }
 
+// ResolveMAC serves a record's config, which is never bound to the node:
+// with a device-info file in runtimeConfig (which Resolve checks against
+// the node) it still picks the winning MAC, or none.
+func TestResolveMACUnbound(t *testing.T) {
+	runtime := `"runtimeConfig":{"CNIDeviceInfoFile":"/var/run/k8s.cni.cncf.io/devinfo/cni/x.json"}`
+	for _, tc := range []struct {
+		name, extra, argMAC, want string
+	}{
+		{"none", runtime, "", ""},
+		{"config", `"mac":"02:00:00:00:00:01",` + runtime, "", "02:00:00:00:00:01"},
+		{"CNI_ARGS over config", `"mac":"02:00:00:00:00:01",` + runtime, "02:00:00:00:00:02", "02:00:00:00:00:02"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse(conf(tc.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mac, err := c.ResolveMAC(&config.Args{MAC: tc.argMAC})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mac.String() != tc.want {
+				t.Errorf("ResolveMAC = %q, want %q", mac, tc.want)
+			}
+		})
+	}
+}
+
 func TestDevice(t *testing.T) {
 	for _, tc := range []struct {
 		name                 string

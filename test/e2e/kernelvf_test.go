@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/fastpath-cni/fastpath/pkg/devinfo"
 	"github.com/fastpath-cni/fastpath/test/cnitest"
 )
 
@@ -204,6 +206,38 @@ func TestDelWithoutState(t *testing.T) {
 	if pf := ipLink(t, nc.pf); !strings.Contains(pf, "vf 3     link/ether 00:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff, spoof checking on, link-state auto, trust off") {
 		t.Errorf("VF 3 not reset to neutral:\n%s", pf)
 	}
+	n.Released(t)
+}
+
+// A kernel VF without a MAC, with the CNIDeviceInfoFile capability, as the
+// cluster's NAD has it: ADD writes the device-info file naming the VF, DEL
+// (twice) removes it and leaves the VF as found. Multus passes the file on
+// DEL too; igbvf's DEL then reads the record's own config to learn whether a
+// MAC was set (macRequested), which panicked on the file's path check.
+func TestDeviceInfoWithoutMAC(t *testing.T) {
+	nc := findNIC(t)
+	before := nc.snapshot(t)
+	n := cnitest.NewNet(t, binDir)
+	p := cnitest.Pod(t)
+	info := filepath.Join(n.Dir, "devinfo.json")
+	l := n.List("1.1.0", n.Plugin("10.10.0.0/24", map[string]any{
+		"deviceID": nc.vfs[2], "vlan": 100,
+		"runtimeConfig": map[string]any{"CNIDeviceInfoFile": info},
+	}))
+	r := cnitest.RT(p, "pod2", "net1")
+	_, err := n.Add(l, r)
+	must(t, err)
+	got, err := devinfo.Read(info)
+	must(t, err)
+	if got.Type != "pci" || got.PCI == nil || got.PCI.PCIAddress != nc.vfs[2] {
+		t.Errorf("device info %+v, want type pci with pci-address %s", got, nc.vfs[2])
+	}
+	must(t, n.Del(l, r))
+	must(t, n.Del(l, r))
+	if _, err := os.Stat(info); !os.IsNotExist(err) {
+		t.Errorf("device-info file after DEL: %v", err)
+	}
+	nc.same(t, before, "after DEL")
 	n.Released(t)
 }
 
