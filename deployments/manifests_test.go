@@ -386,47 +386,55 @@ var (
 )
 
 // checkDevicePlugin decodes the device plugin's config.json strictly and
-// returns its pools as prefix/name. VF ranges of one PF in two pools are an
+// returns its pools as prefix/name, and those of them whose selectors name
+// only userspace (DPDK) drivers. VF ranges of one PF in two pools are an
 // error: the plugin would offer the same VF twice.
-func checkDevicePlugin(cm *corev1.ConfigMap) ([]string, error) {
+func checkDevicePlugin(cm *corev1.ConfigMap) (pools, userspace []string, err error) {
 	if len(cm.Data) != 1 || cm.Data["config.json"] == "" {
-		return nil, fmt.Errorf("want data with config.json only, have keys %v", keysOf(cm.Data))
+		return nil, nil, fmt.Errorf("want data with config.json only, have keys %v", keysOf(cm.Data))
 	}
 	var c dpConfig
 	if err := decodeStrict([]byte(cm.Data["config.json"]), &c); err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
+		return nil, nil, fmt.Errorf("config.json: %w", err)
 	}
 	if len(c.ResourceList) == 0 {
-		return nil, errors.New("config.json: empty resourceList")
+		return nil, nil, errors.New("config.json: empty resourceList")
 	}
-	var pools []string
 	claimed := map[string]map[int]string{} // PF -> VF index -> pool
 	for i, r := range c.ResourceList {
 		where := fmt.Sprintf("config.json resourceList[%d]", i)
 		switch {
 		case !dpNameRe.MatchString(r.ResourceName):
-			return nil, fmt.Errorf("%s: resourceName %q: want letters, digits and _", where, r.ResourceName)
+			return nil, nil, fmt.Errorf("%s: resourceName %q: want letters, digits and _", where, r.ResourceName)
 		case !dpPrefixRe.MatchString(r.ResourcePrefix):
-			return nil, fmt.Errorf("%s: resourcePrefix %q: set it, as a DNS name", where, r.ResourcePrefix)
+			return nil, nil, fmt.Errorf("%s: resourcePrefix %q: set it, as a DNS name", where, r.ResourcePrefix)
 		case r.DeviceType != "" && r.DeviceType != "netDevice":
-			return nil, fmt.Errorf("%s: deviceType %q: this test checks netDevice pools only", where, r.DeviceType)
+			return nil, nil, fmt.Errorf("%s: deviceType %q: this test checks netDevice pools only", where, r.DeviceType)
 		}
 		pool := r.ResourcePrefix + "/" + r.ResourceName
 		if slices.Contains(pools, pool) {
-			return nil, fmt.Errorf("%s: pool %s twice", where, pool)
+			return nil, nil, fmt.Errorf("%s: pool %s twice", where, pool)
 		}
 		pools = append(pools, pool)
 		sels, err := decodeSelectors(r.Selectors)
 		if err != nil {
-			return nil, fmt.Errorf("%s: selectors: %w", where, err)
+			return nil, nil, fmt.Errorf("%s: selectors: %w", where, err)
 		}
+		user := true
 		for _, s := range sels {
 			if err := checkSelectors(s, pool, claimed); err != nil {
-				return nil, fmt.Errorf("%s: selectors: %w", where, err)
+				return nil, nil, fmt.Errorf("%s: selectors: %w", where, err)
 			}
+			user = user && len(s.Drivers) > 0 && !slices.ContainsFunc(s.Drivers, func(d string) bool {
+				m, _ := attach.VFMode("", d, "")
+				return m != attach.ModeUserspace
+			})
+		}
+		if user {
+			userspace = append(userspace, pool)
 		}
 	}
-	return pools, nil
+	return pools, userspace, nil
 }
 
 // decodeSelectors takes the single map every release reads and the list of
@@ -672,6 +680,7 @@ type fixture struct {
 	node     *fpnode.Settings    // from the node ConfigMap
 	networks map[string]*network // by namespace/name
 	pools    []string            // device plugin pools, prefix/name
+	userPool []string            // those of them on userspace drivers (vfio-pci)
 }
 
 // problems collects what the checks find.
@@ -712,9 +721,10 @@ func build(files map[string][]byte) (*fixture, problems) {
 			}
 		case *corev1.ConfigMap:
 			if v.Name == devicePluginConfigMap {
-				var pools []string
-				pools, err = checkDevicePlugin(v)
+				var pools, user []string
+				pools, user, err = checkDevicePlugin(v)
 				f.pools = append(f.pools, pools...)
+				f.userPool = append(f.userPool, user...)
 			}
 		case *corev1.Pod:
 			err = checkPodSpec(&v.Spec)
@@ -792,24 +802,32 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	t.Logf("decoded %d objects: %v", len(f.all), counts)
 }
 
-// checkNetworks: there are networks for the three ways of attaching, and
-// every VF network names a pool that the device plugin's config defines,
-// every pool serving one.
+// checkNetworks: there are networks for the three ways of attaching, every
+// VF network declares the CNIDeviceInfoFile capability and names a pool that
+// the device plugin's config defines, every pool serving one.
 func (f *fixture) checkNetworks() problems {
 	var p problems
 	var kernel, vfio, vhost bool
-	for _, n := range f.networks {
+	for _, ref := range keysOf(f.networks) {
+		n := f.networks[ref]
 		switch {
 		case n.vhost():
 			vhost = true
-		case n.conf.Capabilities["CNIDeviceInfoFile"]:
+			continue
+		case f.userspace(n):
 			vfio = true
 		default:
 			kernel = true
 		}
+		// After a node reboot the device plugin's device-info file is gone
+		// and the kubelet restarts the pod on its VF without the plugin:
+		// only fastpath's own file keeps the VF in Multus's network-status.
+		if !n.conf.Capabilities["CNIDeviceInfoFile"] {
+			p.add("network %s: a VF network without the CNIDeviceInfoFile capability", ref)
+		}
 	}
 	if !kernel || !vfio || !vhost {
-		p.add("want networks for a kernel VF, a vfio VF (with CNIDeviceInfoFile) and vhost-user; have kernel %v, vfio %v, vhost-user %v", kernel, vfio, vhost)
+		p.add("want networks for a kernel VF, a vfio VF and vhost-user; have kernel %v, vfio %v, vhost-user %v", kernel, vfio, vhost)
 	}
 	if len(f.pools) == 0 {
 		p.add("no device plugin pools")
@@ -832,6 +850,11 @@ func (f *fixture) checkNetworks() problems {
 		}
 	}
 	return p
+}
+
+// userspace tells whether n draws its VFs from a pool on userspace drivers.
+func (f *fixture) userspace(n *network) bool {
+	return slices.Contains(f.userPool, n.nad.Annotations[resourceKey])
 }
 
 func TestNetworksAndPools(t *testing.T) {
@@ -874,7 +897,7 @@ func (f *fixture) checkPods() problems {
 			if n.vhost() {
 				dpdk, sawVhost = true, true
 				p = append(p, checkVhostPod(pod, n, sel.Interface)...)
-			} else if n.conf.Capabilities["CNIDeviceInfoFile"] {
+			} else if f.userspace(n) {
 				dpdk = true
 			}
 		}
@@ -1156,6 +1179,9 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{kernNAD, `"rangeEnd"`, `"rangeStop"`, `unknown field "rangeStop"`},
 		{"networks/vhostuser.yaml", `"socketRole"`, `"socketrole"`, `unknown field "vhostuser.socketrole"`},
 		{"networks/sriov-vfio.yaml", `"CNIDeviceInfoFile": true`, `"CNIDeviceInfo": true`, `capability "CNIDeviceInfo"`},
+		{kernNAD, `      "capabilities": { "CNIDeviceInfoFile": true },
+`, "", "network default/sriov-vlan100: a VF network without the CNIDeviceInfoFile capability"},
+		{dp, `"drivers": ["vfio-pci"]`, `"drivers": ["vfio-pci", "igbvf"]`, "want networks for a kernel VF, a vfio VF and vhost-user; have kernel true, vfio false"},
 		{dp, `"vendors"`, `"vendor"`, `unknown field "vendor"`},
 		// Values fastpath's own validation refuses.
 		{kernNAD, `"trust": "off"`, `"trust": "of"`, `invalid trust "of"`},
