@@ -66,9 +66,10 @@ func unmountUnder(t *testing.T, prefixes ...string) {
 // containerd, the shims and every pod process are killed, the pods' network
 // namespaces and /run's runtime state are gone; one pod is deleted from the
 // API meanwhile. Both daemons start again: the kept pod runs again on a VF of
-// VLAN 100 or the kubelet fails it (see below), the deleted pod's VF is put
-// back (by the runtime's cleanup of its dead sandbox), and after the kept pod
-// is deleted every VF is as found.
+// VLAN 100, its network-status naming the VF (fastpath's own device-info
+// file: the device plugin's went with /run), or the kubelet fails it (see
+// below); the deleted pod's VF is put back (by the runtime's cleanup of its
+// dead sandbox), and after the kept pod is deleted every VF is as found.
 func TestNodeReboot(t *testing.T) {
 	nodeUp(t)
 	ctx := context.Background()
@@ -78,29 +79,11 @@ func TestNodeReboot(t *testing.T) {
 		podSpec("vf-gone", `[{"name":"sriov-vlan100","interface":"net1"}]`, netdevRes))
 	oldUID := string(pods["vf-keep"].UID)
 
-	killAll(t, "kubelet", "containerd", "containerd-shim-runc-v2")
-	time.Sleep(2 * time.Second)
-	killAll(t) // pod processes the shims' death left behind
-	// What a reboot clears: the mounts in /run (the namespaces' bind mounts,
-	// the sandboxes' shm) and the runtime state there.
-	unmountUnder(t, "/run/netns/", "/run/containerd/")
-	nss, _ := filepath.Glob("/run/netns/*")
-	for _, ns := range nss {
-		_ = os.Remove(ns)
-	}
-	for _, d := range []string{"/run/containerd", "/run/k8s.cni.cncf.io"} {
-		if err := os.RemoveAll(d); err != nil {
-			t.Fatalf("remove %s: %v", d, err)
-		}
-	}
+	crash(t, "kubelet", "containerd", "containerd-shim-runc-v2")
 	if err := cs.CoreV1().Pods("default").Delete(ctx, "vf-gone", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatalf("delete vf-gone while the node is down: %v", err)
 	}
-	for _, sub := range []string{"start-containerd", "start-kubelet"} {
-		if out, err := exec.Command("sh", "/opt/bin/node.sh", sub).CombinedOutput(); err != nil {
-			t.Fatalf("node.sh %s: %v: %s", sub, err, out)
-		}
-	}
+	start(t, "containerd", "kubelet")
 	start := time.Now()
 	nodeReady(t)
 	// The kubelet admits its pods again when it starts, and may do so before
@@ -117,25 +100,107 @@ func TestNodeReboot(t *testing.T) {
 			t.Logf("vf-keep failed by the kubelet: %s: %s", p.Status.Reason, p.Status.Message)
 			return true, nil
 		}
-		st, err := networkNet1(p)
-		if err != nil || p.Status.Phase != corev1.PodRunning {
-			return false, fmt.Errorf("phase %s, net1 %v", p.Status.Phase, err)
-		}
-		// Processes of the pod again: its new sandbox (and net1 in it).
-		pid, ok := findPodPID(oldUID)
-		if !ok {
-			return false, fmt.Errorf("no process of the pod yet")
-		}
-		vf := vfByPCI(t, nodeVFs(t), st)
-		out, err := inPod(pid, "/sbin/ip", "link", "show", "net1")
-		kept = err == nil && vf.Table.Vlan == 100
-		return kept, fmt.Errorf("VLAN %d, net1: %v %s", vf.Table.Vlan, err, out)
+		kept, err = backOnVF(t, p, oldUID)
+		return kept, err
 	})
 	if kept {
 		t.Logf("vf-keep back on its VF %.1fs after the daemons restarted", time.Since(start).Seconds())
 	}
 
 	deletePods(t, "vf-keep")
+	waitFor(t, "every VF as found", 3*time.Minute, func() (bool, error) {
+		if now := nodeVFs(t); !reflect.DeepEqual(now, before) {
+			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
+		}
+		return true, nil
+	})
+}
+
+// crash kills the daemons and every pod process and clears what a reboot
+// clears: the mounts in /run (the namespaces' bind mounts, the sandboxes'
+// shm), the runtime's state there and the device plugin's device-info files.
+func crash(t *testing.T, daemons ...string) {
+	t.Helper()
+	killAll(t, daemons...)
+	time.Sleep(2 * time.Second)
+	killAll(t) // pod processes the shims' death left behind
+	unmountUnder(t, "/run/netns/", "/run/containerd/")
+	nss, _ := filepath.Glob("/run/netns/*")
+	for _, ns := range nss {
+		_ = os.Remove(ns)
+	}
+	for _, d := range []string{"/run/containerd", "/run/k8s.cni.cncf.io"} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatalf("remove %s: %v", d, err)
+		}
+	}
+}
+
+// start starts the node's daemons again, in order (node.sh start-<daemon>).
+func start(t *testing.T, daemons ...string) {
+	t.Helper()
+	for _, d := range daemons {
+		if out, err := exec.Command("sh", "/opt/bin/node.sh", "start-"+d).CombinedOutput(); err != nil {
+			t.Fatalf("node.sh start-%s: %v: %s", d, err, out)
+		}
+	}
+}
+
+// backOnVF tells whether the pod of uid runs in a new sandbox on a VF of
+// VLAN 100: a process of the pod (the old ones were killed), net1 in its
+// namespace, the VF that its network-status names, and the device-info file
+// of that VF, which only fastpath can have written since crash removed the
+// device plugin's.
+func backOnVF(t *testing.T, p *corev1.Pod, uid string) (bool, error) {
+	t.Helper()
+	pci, err := networkNet1(p)
+	if err != nil || p.Status.Phase != corev1.PodRunning {
+		return false, fmt.Errorf("phase %s, net1 %v", p.Status.Phase, err)
+	}
+	pid, ok := findPodPID(uid)
+	if !ok {
+		return false, fmt.Errorf("no process of the pod yet")
+	}
+	if out, err := inPod(pid, "/sbin/ip", "link", "show", "net1"); err != nil {
+		return false, fmt.Errorf("net1 in the new sandbox: %v %s", err, out)
+	}
+	if vf := vfByPCI(t, nodeVFs(t), pci); vf.Table.Vlan != 100 {
+		return false, fmt.Errorf("VF %s on VLAN %d", pci, vf.Table.Vlan)
+	}
+	files, _ := filepath.Glob("/run/k8s.cni.cncf.io/devinfo/cni/*")
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), `"pci-address":"`+pci+`"`) {
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("no device-info file names %s in %v", pci, files)
+}
+
+// TestRuntimeRestart: containerd dies with its shims and the pods' processes,
+// and the runtime's state in /run and the device plugin's device-info files
+// go too; the kubelet lives on. Once containerd is back, the kubelet gives
+// the pod a new sandbox on the VF it holds (the device manager's allocation
+// stands): the old sandbox's DEL and the new one's ADD meet on one VF, as
+// they do after a reboot when the device plugin registers in time (which
+// TestNodeReboot cannot force). After the pod is deleted every VF is as found.
+func TestRuntimeRestart(t *testing.T) {
+	nodeUp(t)
+	ctx := context.Background()
+	before := nodeVFs(t)
+	pods := runPods(t, podSpec("vf-restart", `[{"name":"sriov-vlan100","interface":"net1"}]`, netdevRes))
+	uid := string(pods["vf-restart"].UID)
+	crash(t, "containerd", "containerd-shim-runc-v2")
+	start(t, "containerd")
+	started := time.Now()
+	waitFor(t, "vf-restart running again in a new sandbox on its VF", 5*time.Minute, func() (bool, error) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "vf-restart", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return backOnVF(t, p, uid)
+	})
+	t.Logf("vf-restart back on its VF %.1fs after containerd restarted", time.Since(started).Seconds())
+	deletePods(t, "vf-restart")
 	waitFor(t, "every VF as found", 3*time.Minute, func() (bool, error) {
 		if now := nodeVFs(t); !reflect.DeepEqual(now, before) {
 			return false, fmt.Errorf("before %+v\nnow %+v", before, now)

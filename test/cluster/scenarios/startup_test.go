@@ -37,8 +37,12 @@ func TestStartupTime(t *testing.T) {
 				}
 				return p.Status.Phase == corev1.PodRunning, fmt.Errorf("phase %s", p.Status.Phase)
 			})
-			ds = append(ds, time.Since(start))
+			d := time.Since(start)
+			ds = append(ds, d)
+			// What held a slow pod, for the reader of the log.
+			t.Logf("%s, %s: %.1fs; last events: %s", c.name, name, d.Seconds(), events(name))
 			deletePods(t, name)
+			vfsFree(t)
 		}
 		slices.Sort(ds)
 		t.Logf("pod start-up, %s: median %.1fs (min %.1fs, max %.1fs, %d pods)", c.name,
