@@ -58,7 +58,7 @@ demo: deps
 # applied through the API server, scenarios run on the node. Builds Kubernetes, etcd,
 # containerd and Multus once (cached in /var/cache/fastpath-cluster): 10 min measured on the
 # idle 2-core machine with empty caches, 23 min with both cores shared (load average about 7);
-# the scenarios then take about 9-11 min. Not run by .ci/run yet (TestNodeReboot is flaky).
+# the scenarios then take about 10-16 min. .ci/run runs it after make test.
 cluster: deps
 	test/cluster/run.sh
 
