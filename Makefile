@@ -56,9 +56,9 @@ demo: deps
 # A one-node Kubernetes cluster (test/cluster): control plane on this machine, the emulated
 # SR-IOV guest as the node (containerd, kubelet, Multus, a device plugin), deployments/
 # applied through the API server, scenarios run on the node. Builds Kubernetes, etcd,
-# containerd and Multus once (cached in /var/cache/fastpath-cluster): 10 min measured on the
-# idle 2-core machine with empty caches, 23 min with both cores shared (load average about 7);
-# the scenarios then take about 10-16 min. .ci/run runs it after make test.
+# containerd and Multus once (cached in /var/cache/fastpath-cluster): 10-16 min measured on
+# idle 2-core machines with empty caches, 23 min with both cores shared (load average about 7);
+# the scenarios then take about 12-16 min. .ci/run runs it after make test.
 cluster: deps
 	test/cluster/run.sh
 

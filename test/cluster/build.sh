@@ -8,9 +8,10 @@
 #          ptp, host-local, loopback (the default network)
 # The test bed's own commands (cmd/) are not cached here: run.sh builds them every run.
 # The cache key is a hash of go.mod, go.sum and this script, so a second run on the same
-# machine (CI keeps /var/cache) finds the binaries; Go's own build cache makes a rebuild
-# after a version bump incremental. A cold build took 23 min here (2 cores shared with
-# other test runs, load average about 7), 22 s of it downloading modules.
+# machine (one that keeps /var/cache) finds the binaries; Go's own build cache makes a
+# rebuild after a version bump incremental. A cold build took 10-16 min on idle 2-core
+# machines and 23 min with the cores shared (load average about 7), 22 s of it
+# downloading modules. .ci/run starts it while install-deps downloads.
 #
 # Env: FASTPATH_CLUSTER_CACHE (default /var/cache/fastpath-cluster)
 set -euo pipefail
