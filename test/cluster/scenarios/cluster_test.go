@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,18 @@ func vfsFree(t *testing.T) {
 			if vf.Table.Vlan != 0 || (vf.Driver == "igbvf" && vf.Netdev == "") {
 				return false, fmt.Errorf("VF %d (%s) held: VLAN %d, netdev %q", id, vf.PCI, vf.Table.Vlan, vf.Netdev)
 			}
+		}
+		return true, nil
+	})
+}
+
+// vfsAsFound waits until every VF is as the scenario found it (before, from
+// nodeVFs): the PF's VF table, drivers, netdev names and MACs.
+func vfsAsFound(t *testing.T, before map[int]vfState, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, "every VF as found", timeout, func() (bool, error) {
+		if now := nodeVFs(t); !reflect.DeepEqual(now, before) {
+			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
 		}
 		return true, nil
 	})

@@ -239,13 +239,7 @@ func TestKernelVF(t *testing.T) {
 	}
 
 	deletePods(t, "vf-a", "vf-b", "vf-c")
-	waitFor(t, "every VF as found", 2*time.Minute, func() (bool, error) {
-		now := nodeVFs(t)
-		if !reflect.DeepEqual(now, before) {
-			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
-		}
-		return true, nil
-	})
+	vfsAsFound(t, before, 2*time.Minute)
 	waitFor(t, "kubelet holds no device for the pods", time.Minute, func() (bool, error) {
 		a := allocated(t)
 		for _, n := range []string{"vf-a", "vf-b", "vf-c"} {

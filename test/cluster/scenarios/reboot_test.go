@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,12 +109,7 @@ func TestNodeReboot(t *testing.T) {
 	}
 
 	deletePods(t, "vf-keep")
-	waitFor(t, "every VF as found", 3*time.Minute, func() (bool, error) {
-		if now := nodeVFs(t); !reflect.DeepEqual(now, before) {
-			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
-		}
-		return true, nil
-	})
+	vfsAsFound(t, before, 3*time.Minute)
 }
 
 // crash kills the daemons and every pod process and clears what a reboot
@@ -203,10 +197,5 @@ func TestRuntimeRestart(t *testing.T) {
 	})
 	t.Logf("vf-restart back on its VF %.1fs after containerd restarted", time.Since(started).Seconds())
 	deletePods(t, "vf-restart")
-	waitFor(t, "every VF as found", 3*time.Minute, func() (bool, error) {
-		if now := nodeVFs(t); !reflect.DeepEqual(now, before) {
-			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
-		}
-		return true, nil
-	})
+	vfsAsFound(t, before, 3*time.Minute)
 }

@@ -5,7 +5,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
@@ -62,10 +61,5 @@ func TestDaemonSetRollout(t *testing.T) {
 		t.Errorf("after the rollout the pod has no net1: %v: %s", err, out)
 	}
 	deletePods(t, "vf-roll")
-	waitFor(t, "every VF as found", 2*time.Minute, func() (bool, error) {
-		if now := nodeVFs(t); !reflect.DeepEqual(now, before) {
-			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
-		}
-		return true, nil
-	})
+	vfsAsFound(t, before, 2*time.Minute)
 }

@@ -3,10 +3,8 @@
 package scenarios
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -61,11 +59,5 @@ func TestVFIO(t *testing.T) {
 		t.Errorf("VF %s: driver %s, PF side %+v; want vfio-pci, VLAN 200, spoofchk on, trust on", pci, vf.Driver, vf.Table)
 	}
 	deletePods(t, "vfio")
-	waitFor(t, "every VF as found", 2*time.Minute, func() (bool, error) {
-		now := nodeVFs(t)
-		if !reflect.DeepEqual(now, before) {
-			return false, fmt.Errorf("before %+v\nnow %+v", before, now)
-		}
-		return true, nil
-	})
+	vfsAsFound(t, before, 2*time.Minute)
 }
